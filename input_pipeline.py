@@ -1,0 +1,432 @@
+"""Input pipeline: a dataset source -> tf.data -> this process's numpy batches.
+
+Sources (the `dataset` config field):
+  * `digits`: scikit-learn's copy of the UCI handwritten digits (1,797 real 8×8
+    scans, 10 classes), embedded so that the quickstart needs no network. A fixed
+    stratified split keeps 360 images for testing.
+  * any tfds image-classification dataset by name (`mnist`, `cifar10`,
+    `imagenet2012`, `imagenette`, ...), read from `data_dir`. `imagenet2012` is
+    prepared from the two ILSVRC2012 tars in `manual_dir` on first use.
+  * `image_folder:<root>`: the user's own images as `<root>/<split>/<class>/<file>`.
+
+Augmentation follows the papers the recipes come from:
+  * photographs (ImageNet-style): Inception random-resized crop (Szegedy et al.
+    2015, §6: 8–100 % of the area, aspect ratio 3/4–4/3) decoded with the fused
+    `decode_and_crop_jpeg`, random horizontal flip; eval resizes the short side
+    to image_size / 0.875 and takes the centre crop;
+  * small images (MNIST, CIFAR, digits): pad by 1/8 of the side and take a random
+    crop (He et al. 2016, §4.2: 4 pixels on 32×32), flipped only where a mirror
+    image is still the same class (not for digits).
+Every image is normalised per channel with its dataset's mean and std.
+
+Each process reads its own slice of every split (multi-host data parallelism).
+Random augmentation is stateless, seeded per example from `seed`, so a run's
+inputs do not depend on thread timing. Evaluation visits every example exactly
+once: the last batch is padded with examples whose `mask` is 0.
+"""
+
+import concurrent.futures
+import dataclasses
+import math
+import os
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+IMAGE_FOLDER_PREFIX = 'image_folder:'
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
+EVAL_CROP_FRACTION = 0.875
+
+# Per-channel statistics on the 0-255 scale. ImageNet's serve any photo dataset.
+IMAGENET_MEAN_STD = ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255,
+                                                               0.225 * 255))
+MEAN_STD = {
+    'cifar10': ((0.4914 * 255, 0.4822 * 255, 0.4465 * 255), (0.2470 * 255, 0.2435 * 255,
+                                                             0.2616 * 255)),
+    'cifar100': ((0.5071 * 255, 0.4865 * 255, 0.4409 * 255), (0.2673 * 255, 0.2564 * 255,
+                                                              0.2762 * 255)),
+    'mnist': ((0.1307 * 255,), (0.3081 * 255,)),
+}
+GRAYSCALE_MEAN_STD = ((127.5,), (127.5,))
+
+# Datasets of small, already centred images: pad-and-crop augmentation. The value
+# says whether a horizontal flip keeps the class (it does not for written digits).
+SMALL_IMAGE_DATASETS = {
+    'digits': False,
+    'mnist': False,
+    'kmnist': False,
+    'emnist': False,
+    'fashion_mnist': True,
+    'cifar10': True,
+    'cifar100': True,
+    'svhn_cropped': False,
+}
+
+# The two archives the tfds imagenet2012 builder prepares the dataset from.
+ILSVRC_TARS = ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar')
+
+
+class DatasetError(ValueError):
+  """A dataset the user asked for cannot be read; the message says what to do."""
+
+
+@dataclasses.dataclass
+class Split:
+  """One split, as this process sees it."""
+
+  dataset: tf.data.Dataset  # {'image': uint8 array or encoded bytes, 'label': int64}
+  num_examples: int  # examples this process reads
+  max_process_examples: int  # the most any process reads: evaluation pads to it
+  total_examples: int  # over all processes
+
+
+@dataclasses.dataclass
+class Source:
+  """A dataset's splits and what preprocessing needs to know about them."""
+
+  name: str
+  train: Split
+  eval: Split
+  num_classes: int
+  channels: int
+  encoded: bool  # images are encoded files (random-resized crop) or arrays (pad-and-crop)
+  flip: bool
+  mean: tuple[float, ...]
+  std: tuple[float, ...]
+  class_names: tuple[str, ...] = ()
+  skipped_files: tuple[str, ...] = ()  # unreadable image files left out
+
+
+def _process_slice(num_examples: int, process_index: int, process_count: int) -> tuple[int, int]:
+  """Bounds of the contiguous slice of `num_examples` that a process reads."""
+  start = num_examples * process_index // process_count
+  end = num_examples * (process_index + 1) // process_count
+  return start, end
+
+
+def _split_from_arrays(images, labels, process_index, process_count) -> Split:
+  bounds = [_process_slice(len(labels), p, process_count) for p in range(process_count)]
+  sizes = [end - start for start, end in bounds]
+  start, end = _process_slice(len(labels), process_index, process_count)
+  dataset = tf.data.Dataset.from_tensor_slices({'image': images[start:end],
+                                                'label': labels[start:end]})
+  return Split(dataset, end - start, max(sizes), len(labels))
+
+
+def load_digits_source(process_index: int = 0, process_count: int = 1) -> Source:
+  """The UCI handwritten digits from scikit-learn: real scans, no download."""
+  from sklearn import datasets, model_selection  # Imported here: only this source needs it.
+  digits = datasets.load_digits()
+  # The scans have 17 grey levels (0-16); spread them over 0-255.
+  images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+  labels = digits.target.astype(np.int64)
+  train_index, test_index = model_selection.train_test_split(
+      np.arange(len(labels)), test_size=360, stratify=labels, random_state=0)
+  mean, std = GRAYSCALE_MEAN_STD
+  return Source(
+      name='digits',
+      train=_split_from_arrays(images[train_index], labels[train_index], process_index,
+                               process_count),
+      eval=_split_from_arrays(images[test_index], labels[test_index], process_index,
+                              process_count),
+      num_classes=10, channels=1, encoded=False, flip=False, mean=mean, std=std,
+      class_names=tuple(str(d) for d in range(10)))
+
+
+def _prepare_tfds_builder(builder, name: str, data_dir: str | None, manual_dir: str | None):
+  """Prepares a tfds dataset that is not yet in data_dir, or says how to."""
+  if name == 'imagenet2012':
+    manual_dir = manual_dir or os.path.join(data_dir or tfds.core.constants.DATA_DIR,
+                                            'downloads', 'manual')
+    missing = [tar for tar in ILSVRC_TARS if not tf.io.gfile.exists(os.path.join(manual_dir, tar))]
+    if missing:
+      raise DatasetError(
+          f'imagenet2012 is not prepared in {builder.data_dir} and {", ".join(missing)} '
+          f'not found: put {" and ".join(ILSVRC_TARS)} (from image-net.org) in {manual_dir} '
+          'or set --config.manual_dir to the folder holding them')
+    print(f'Preparing imagenet2012 from {manual_dir} into {builder.data_dir} '
+          '(one time; ~1.3 M images, takes hours on a few cores)', flush=True)
+  try:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  except Exception as error:  # tfds raises many kinds; the user needs one line.
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise DatasetError(
+        f'could not prepare tfds dataset {name!r} in {builder.data_dir} ({first_line}); '
+        'without network, run `tfds build` elsewhere and copy it into --config.data_dir') from error
+
+
+def load_tfds_source(name: str, data_dir: str | None = None, manual_dir: str | None = None,
+                     process_index: int = 0, process_count: int = 1, seed: int = 0) -> Source:
+  """A tfds image-classification dataset, prepared in data_dir if needed."""
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as error:
+    raise DatasetError(
+        f'unknown dataset {name!r}: use digits, image_folder:<root>, or a tfds '
+        'image-classification dataset name such as mnist, cifar10, imagenet2012') from error
+  if not builder.is_prepared():
+    _prepare_tfds_builder(builder, name, data_dir, manual_dir)
+  features = builder.info.features
+  if 'image' not in features or 'label' not in features:
+    raise DatasetError(f'tfds dataset {name!r} has no image and label features; '
+                       'pick an image-classification dataset')
+  splits = builder.info.splits
+  if 'train' not in splits:
+    raise DatasetError(f'tfds dataset {name!r} has no train split (it has {", ".join(splits)})')
+  eval_name = next((s for s in ('validation', 'test') if s in splits), None)
+  if eval_name is None:
+    raise DatasetError(f'tfds dataset {name!r} has neither a validation nor a test split')
+  encoded = name not in SMALL_IMAGE_DATASETS
+  decoders = {'image': tfds.decode.SkipDecoding()} if encoded else None
+
+  def split(split_name: str, shuffle_files: bool) -> Split:
+    per_process = [tfds.split_for_jax_process(split_name, process_index=p,
+                                              process_count=process_count)
+                   for p in range(process_count)]
+    sizes = [splits[s].num_examples for s in per_process]
+    dataset = builder.as_dataset(
+        split=per_process[process_index], shuffle_files=shuffle_files, decoders=decoders,
+        read_config=tfds.ReadConfig(shuffle_seed=seed))
+    dataset = dataset.map(lambda e: {'image': e['image'], 'label': e['label']})
+    return Split(dataset, sizes[process_index], max(sizes), splits[split_name].num_examples)
+
+  channels = features['image'].shape[-1] or 3
+  mean, std = MEAN_STD.get(name, IMAGENET_MEAN_STD if channels == 3 else GRAYSCALE_MEAN_STD)
+  return Source(
+      name=name, train=split('train', True), eval=split(eval_name, False),
+      num_classes=features['label'].num_classes, channels=channels, encoded=encoded,
+      flip=SMALL_IMAGE_DATASETS.get(name, True), mean=mean, std=std,
+      class_names=tuple(features['label'].names))
+
+
+def _is_readable_image(path: str) -> bool:
+  """Whether PIL can fully decode `path` (a truncated or foreign file cannot)."""
+  from PIL import Image  # Imported here: only image folders are checked file by file.
+  try:
+    with Image.open(path) as image:
+      image.load()
+    return True
+  except Exception:  # PIL raises OSError, SyntaxError, ValueError... for bad files.
+    return False
+
+
+def _list_image_folder(split_dir: str, class_names: list[str]) -> tuple[list[str], list[int]]:
+  paths, labels = [], []
+  for label, class_name in enumerate(class_names):
+    class_dir = os.path.join(split_dir, class_name)
+    if not os.path.isdir(class_dir):
+      continue
+    for file_name in sorted(os.listdir(class_dir)):
+      if file_name.lower().endswith(IMAGE_EXTENSIONS):
+        paths.append(os.path.join(class_dir, file_name))
+        labels.append(label)
+  return paths, labels
+
+
+def load_image_folder_source(root: str, process_index: int = 0, process_count: int = 1) -> Source:
+  """The user's images laid out `<root>/<split>/<class>/<image>`.
+
+  `train` is the training split; `validation`, `val` or `test` (the first that
+  exists) the evaluation split. Classes are the sub-folders of `train`, sorted.
+  Every file is decoded once up front; unreadable ones are left out and reported.
+  """
+  train_dir = os.path.join(root, 'train')
+  if not os.path.isdir(train_dir):
+    raise DatasetError(f'image folder {root!r} has no train/ directory: lay the images out '
+                       'as <root>/train/<class>/<image> and <root>/validation/<class>/<image>')
+  eval_dir = next((os.path.join(root, s) for s in ('validation', 'val', 'test')
+                   if os.path.isdir(os.path.join(root, s))), None)
+  if eval_dir is None:
+    raise DatasetError(f'image folder {root!r} has no validation/, val/ or test/ directory '
+                       'for evaluation: add one laid out like train/')
+  class_names = sorted(d for d in os.listdir(train_dir)
+                       if os.path.isdir(os.path.join(train_dir, d)))
+  if not class_names:
+    raise DatasetError(f'{train_dir} has no class sub-directories: put each class\'s images '
+                       'in train/<class>/')
+  skipped = []
+
+  def split(split_dir: str) -> Split:
+    paths, labels = _list_image_folder(split_dir, class_names)
+    if not paths:
+      raise DatasetError(f'{split_dir} holds no image files ({", ".join(IMAGE_EXTENSIONS)}) '
+                         'in its class sub-directories')
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+      readable = list(pool.map(_is_readable_image, paths))
+    skipped.extend(p for p, ok in zip(paths, readable) if not ok)
+    paths = np.array([p for p, ok in zip(paths, readable) if ok])
+    labels = np.array([l for l, ok in zip(labels, readable) if ok], dtype=np.int64)
+    if not len(paths):
+      raise DatasetError(f'none of the image files in {split_dir} can be decoded')
+    result = _split_from_arrays(paths, labels, process_index, process_count)
+    result.dataset = result.dataset.map(
+        lambda e: {'image': tf.io.read_file(e['image']), 'label': e['label']})
+    return result
+
+  train, evaluation = split(train_dir), split(eval_dir)
+  mean, std = IMAGENET_MEAN_STD
+  return Source(name=f'{IMAGE_FOLDER_PREFIX}{root}', train=train, eval=evaluation,
+                num_classes=len(class_names), channels=3, encoded=True, flip=True, mean=mean,
+                std=std, class_names=tuple(class_names), skipped_files=tuple(skipped))
+
+
+def load_source(dataset: str, data_dir: str | None = None, manual_dir: str | None = None,
+                process_index: int = 0, process_count: int = 1, seed: int = 0) -> Source:
+  """The dataset named by the `dataset` config field, sliced for this process."""
+  if dataset == 'digits':
+    return load_digits_source(process_index, process_count)
+  if dataset.startswith(IMAGE_FOLDER_PREFIX):
+    return load_image_folder_source(dataset[len(IMAGE_FOLDER_PREFIX):], process_index,
+                                    process_count)
+  return load_tfds_source(dataset, data_dir, manual_dir, process_index, process_count, seed)
+
+
+# --- Preprocessing ---------------------------------------------------------------------
+
+
+def _random_crop_window(image_shape, seed):
+  """An Inception-style crop window [y, x, height, width] of `image_shape`."""
+  begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+      image_shape,
+      bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4]),
+      seed=seed,
+      min_object_covered=0.1,
+      aspect_ratio_range=(3 / 4, 4 / 3),
+      area_range=(0.08, 1.0),
+      max_attempts=10,
+      use_image_if_no_bounding_boxes=True)
+  return tf.stack([begin[0], begin[1], size[0], size[1]])
+
+
+def _center_crop_window(image_shape):
+  """The centred square of EVAL_CROP_FRACTION of the short side."""
+  height, width = image_shape[0], image_shape[1]
+  side = tf.cast(EVAL_CROP_FRACTION * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
+  return tf.stack([(height - side) // 2, (width - side) // 2, side, side])
+
+
+def _decode_and_crop(image_bytes, channels: int, window_fn):
+  """Decodes only the window of a JPEG (fused op); other formats decode, then crop."""
+
+  def jpeg():
+    window = window_fn(tf.io.extract_jpeg_shape(image_bytes))
+    return tf.io.decode_and_crop_jpeg(image_bytes, window, channels=channels)
+
+  def other_format():
+    image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+    window = window_fn(tf.shape(image))
+    return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
+
+  image = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other_format)
+  image.set_shape([None, None, channels])
+  return image
+
+
+def decode_and_random_crop(image_bytes, seed, image_size: int, channels: int = 3):
+  """Inception random-resized crop of an encoded image, resized to image_size²."""
+  image = _decode_and_crop(image_bytes, channels, lambda shape: _random_crop_window(shape, seed))
+  return tf.image.resize(image, [image_size, image_size], method='bilinear')
+
+
+def decode_and_center_crop(image_bytes, image_size: int, channels: int = 3):
+  """The evaluation view: centre crop of 0.875 of the short side, resized to image_size²."""
+  image = _decode_and_crop(image_bytes, channels, _center_crop_window)
+  return tf.image.resize(image, [image_size, image_size], method='bilinear')
+
+
+def pad_and_random_crop(image, seed, image_size: int):
+  """He et al. 2016 §4.2: pad by image_size/8 with zeros, crop image_size² at random."""
+  padding = image_size // 8
+  image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
+  return tf.image.stateless_random_crop(image, [image_size, image_size, tf.shape(image)[-1]],
+                                        seed=seed)
+
+
+def _resize_small(image, image_size: int):
+  image = tf.cast(image, tf.float32)
+  if image.shape[0] == image_size and image.shape[1] == image_size:
+    return image
+  return tf.image.resize(image, [image_size, image_size], method='bilinear')
+
+
+def _normalize(image, source: Source):
+  return (tf.cast(image, tf.float32) - source.mean) / source.std
+
+
+def preprocess_for_train(example, seed, source: Source, image_size: int):
+  """One training example: random crop, flip, normalise."""
+  crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+  if source.encoded:
+    image = _normalize(decode_and_random_crop(example['image'], crop_seed, image_size,
+                                              source.channels), source)
+  else:
+    image = _normalize(_resize_small(example['image'], image_size), source)
+    image = pad_and_random_crop(image, crop_seed, image_size)
+  if source.flip:
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+  return {'image': image, 'label': example['label']}
+
+
+def preprocess_for_eval(example, source: Source, image_size: int):
+  """One evaluation example: centre crop (photos) or resize (small images), normalise."""
+  if source.encoded:
+    image = decode_and_center_crop(example['image'], image_size, source.channels)
+  else:
+    image = _resize_small(example['image'], image_size)
+  return {'image': _normalize(image, source), 'label': example['label'],
+          'mask': tf.constant(1.0, tf.float32)}
+
+
+def _data_options(deterministic: bool) -> tf.data.Options:
+  options = tf.data.Options()
+  options.deterministic = deterministic
+  options.experimental_optimization.map_parallelization = True
+  return options
+
+
+def train_batches(source: Source, local_batch_size: int, image_size: int, seed: int,
+                  deterministic: bool = False) -> Iterator[dict[str, np.ndarray]]:
+  """Endless shuffled, augmented batches of this process's training examples.
+
+  Epochs are not mixed: each is a new shuffle (seeded by `seed`) of every example.
+  """
+  dataset = source.train.dataset
+  if not source.encoded:
+    dataset = dataset.cache()  # small decoded datasets fit in memory
+  dataset = dataset.shuffle(min(source.train.num_examples, 16 * local_batch_size + 10_000),
+                            seed=seed, reshuffle_each_iteration=True).repeat()
+  seeds = tf.data.Dataset.random(seed=seed).batch(2)
+  dataset = tf.data.Dataset.zip(dataset, seeds)
+  dataset = dataset.map(lambda example, s: preprocess_for_train(example, s, source, image_size),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = dataset.batch(local_batch_size, drop_remainder=True)
+  dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(deterministic))
+  return dataset.as_numpy_iterator()
+
+
+def num_eval_steps(source: Source, local_batch_size: int) -> int:
+  """Batches that cover the eval split on every process (the largest slice decides)."""
+  return max(1, math.ceil(source.eval.max_process_examples / local_batch_size))
+
+
+def eval_batches(source: Source, local_batch_size: int,
+                 image_size: int) -> Iterator[dict[str, np.ndarray]]:
+  """This process's eval examples once, in num_eval_steps batches.
+
+  Padding examples (zero image, `mask` 0) fill the last batches, so metrics
+  weighted by `mask` count every real example exactly once.
+  """
+  steps = num_eval_steps(source, local_batch_size)
+  dataset = source.eval.dataset.map(lambda e: preprocess_for_eval(e, source, image_size),
+                                    num_parallel_calls=tf.data.AUTOTUNE)
+  padding = tf.data.Dataset.from_tensors({
+      'image': tf.zeros([image_size, image_size, source.channels], tf.float32),
+      'label': tf.constant(0, tf.int64),
+      'mask': tf.constant(0.0, tf.float32),
+  }).repeat(steps * local_batch_size - source.eval.num_examples)
+  dataset = dataset.concatenate(padding).batch(local_batch_size, drop_remainder=True)
+  dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(True))
+  return dataset.as_numpy_iterator()

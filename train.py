@@ -1,0 +1,478 @@
+r"""Trains any model of the registry on any supported dataset.
+
+    python train.py --config=configs/resnet50.py --workdir=/tmp/resnet50
+    python train.py --config=configs/quickstart.py --workdir=/tmp/quickstart \
+        --config.num_epochs=10
+
+Data-parallel over every device of every process: parameters are replicated,
+each device gets batch_size / device_count examples, and the per-device step
+(forward, loss, gradients) runs under `jax.shard_map` inside one `jax.jit`, with
+gradients and BatchNorm statistics averaged across devices by `pmean`.
+Re-running the same command on the same workdir resumes from its newest checkpoint.
+"""
+
+import collections
+import functools
+import math
+import os
+import sys
+
+# TensorFlow (tf.data) and XLA print start-up notices on import; keep warnings and errors.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import time
+from typing import Any, Iterable, Iterator
+
+from absl import app, flags, logging
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from ml_collections import config_flags
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+import input_pipeline
+import jsonl_writer
+import models
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Recipe file (configs/*.py).', lock_config=True)
+flags.DEFINE_string('workdir', None, 'Where checkpoints, metrics.jsonl and TensorBoard '
+                    'events go; re-using it resumes the run.')
+
+BATCH_AXIS = 'batch'
+LR_SCHEDULES = ('cosine', 'step', 'constant')
+
+
+class ConfigError(ValueError):
+  """A config field holds a value that cannot work; the message names the field."""
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Stops a bad config before any work is done, naming the field and what is allowed."""
+  checks = [
+      (config.model in models.names(), 'model',
+       f'a registered model: {", ".join(models.names())}'),
+      (config.lr_schedule in LR_SCHEDULES, 'lr_schedule', f'one of {", ".join(LR_SCHEDULES)}'),
+      (config.num_classes == -1 or config.num_classes > 0, 'num_classes',
+       'a positive number, or -1 to take it from the dataset'),
+      (config.image_size > 0, 'image_size', 'a positive number of pixels'),
+      (config.batch_size > 0, 'batch_size', 'a positive number'),
+      (config.num_train_steps > 0 or config.num_epochs > 0, 'num_epochs',
+       'positive (or set num_train_steps)'),
+      (config.learning_rate >= 0, 'learning_rate', 'zero or more'),
+      (0 <= config.momentum < 1, 'momentum', 'in [0, 1)'),
+      (config.weight_decay >= 0, 'weight_decay', 'zero or more'),
+      (0 <= config.label_smoothing < 1, 'label_smoothing', 'in [0, 1)'),
+      (config.warmup_epochs >= 0, 'warmup_epochs', 'zero or more'),
+      (all(b > a for a, b in zip(config.lr_step_epochs, config.lr_step_epochs[1:]))
+       and all(e > 0 for e in config.lr_step_epochs), 'lr_step_epochs',
+       'positive epochs in increasing order, e.g. (30, 60, 80)'),
+      (config.aux_loss_weight >= 0, 'aux_loss_weight', 'zero or more'),
+      (config.log_every_steps > 0, 'log_every_steps', 'a positive number'),
+      (config.eval_every_epochs > 0, 'eval_every_epochs', 'a positive number'),
+      (config.checkpoint_every_steps > 0, 'checkpoint_every_steps', 'a positive number'),
+      (config.keep_checkpoints > 0, 'keep_checkpoints', 'a positive number'),
+  ]
+  for ok, field, allowed in checks:
+    if not ok:
+      raise ConfigError(f'config.{field}={config[field]!r} is not allowed: use {allowed}')
+
+
+# --- Model, optimiser, state ------------------------------------------------------------
+
+
+def create_model(config: ml_collections.ConfigDict, num_classes: int):
+  """The registry model of config.model; bfloat16 activations under half_precision."""
+  dtype = jnp.bfloat16 if config.half_precision else jnp.float32
+  return models.create(config.model, num_classes=num_classes, dtype=dtype,
+                       **config.model_options.to_dict())
+
+
+def create_learning_rate_schedule(config: ml_collections.ConfigDict,
+                                  steps_per_epoch: int, total_steps: int) -> optax.Schedule:
+  """Linear scaling, gradual warmup, then the recipe's schedule (Goyal et al. 2017).
+
+  The peak rate is learning_rate × batch_size / 256 (§2.1). Warmup rises
+  linearly from learning_rate to that peak over warmup_epochs (§2.2); 'step'
+  divides by 10 at each of lr_step_epochs, 'cosine' decays to 0 at the end
+  (Loshchilov & Hutter 2017, without restarts).
+  """
+  peak = config.learning_rate * config.batch_size / 256
+  warmup_steps = min(int(config.warmup_epochs * steps_per_epoch), total_steps)
+  after_warmup = max(total_steps - warmup_steps, 1)
+  if config.lr_schedule == 'cosine':
+    main = optax.cosine_decay_schedule(peak, decay_steps=after_warmup)
+  elif config.lr_schedule == 'step':
+    boundaries = {int(epoch * steps_per_epoch) - warmup_steps: 0.1
+                  for epoch in config.lr_step_epochs
+                  if int(epoch * steps_per_epoch) > warmup_steps}
+    main = optax.piecewise_constant_schedule(peak, boundaries)
+  else:
+    main = optax.constant_schedule(peak)
+  if warmup_steps == 0:
+    return main
+  warmup = optax.linear_schedule(min(config.learning_rate, peak), peak, warmup_steps)
+  return optax.join_schedules([warmup, main], [warmup_steps])
+
+
+def weight_decay_mask(params):
+  """True for convolution and dense kernels, the only parameters that are decayed.
+
+  Biases and BatchNorm scales and offsets are left alone, as in Goyal et al.
+  2017 (§5.1, following the ResNet code of Gross & Wilber).
+  """
+  return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def create_optimizer(config: ml_collections.ConfigDict,
+                     schedule: optax.Schedule) -> optax.GradientTransformation:
+  """SGD with momentum (optionally Nesterov) and weight decay.
+
+  Weight decay is applied as a separate gradient transformation rather than a
+  term of the loss: λ·w is added to the gradient before momentum, the update
+  of Krizhevsky et al. 2012 (§5) and the ResNet papers (L2 regularisation in
+  plain SGD form). The loss and its logged value stay free of the decay term.
+  """
+  return optax.chain(
+      optax.add_decayed_weights(config.weight_decay, mask=weight_decay_mask),
+      optax.sgd(schedule, momentum=config.momentum, nesterov=config.nesterov),
+  )
+
+
+class TrainState(train_state.TrainState):
+  """Parameters, optimiser state and step, plus BatchNorm's running statistics."""
+
+  batch_stats: Any = None
+
+
+def create_train_state(rng, model, image_size: int, channels: int,
+                       tx: optax.GradientTransformation, mesh: Mesh) -> TrainState:
+  """Initialises the model and optimiser, replicated on every device of the mesh."""
+
+  def init():
+    variables = model.init(rng, jnp.zeros((1, image_size, image_size, channels), jnp.float32),
+                           train=False)
+    return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
+                             batch_stats=variables.get('batch_stats', {}))
+
+  return jax.jit(init, out_shardings=NamedSharding(mesh, P()))()
+
+
+def count_parameters(params) -> int:
+  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
+
+
+# --- Steps ------------------------------------------------------------------------------
+
+
+def split_outputs(outputs):
+  """Main logits and auxiliary-classifier logits (GoogLeNet-style models return a tuple)."""
+  if isinstance(outputs, (tuple, list)):
+    return outputs[0], tuple(outputs[1:])
+  return outputs, ()
+
+
+def cross_entropy(logits, labels, label_smoothing: float = 0.0):
+  """Per-example softmax cross-entropy in float32, with optional label smoothing."""
+  targets = jax.nn.one_hot(labels, logits.shape[-1])
+  if label_smoothing:
+    targets = optax.smooth_labels(targets, label_smoothing)
+  return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
+
+
+def top_k_correct(logits, labels, k: int):
+  """1.0 where the label is among the k highest logits."""
+  k = min(k, logits.shape[-1])
+  _, top = jax.lax.top_k(logits, k)
+  return jnp.any(top == labels[:, None], axis=-1).astype(jnp.float32)
+
+
+def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label_smoothing: float,
+               aux_loss_weight: float):
+  """One SGD step on this device's share of the batch (runs under shard_map)."""
+  device_index = jax.lax.axis_index(BATCH_AXIS)
+  dropout_rng = jax.random.fold_in(jax.random.fold_in(dropout_rng, state.step), device_index)
+
+  def loss_fn(params):
+    outputs, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, batch['image'], train=True,
+        mutable=['batch_stats'], rngs={'dropout': dropout_rng})
+    logits, aux_logits = split_outputs(outputs)
+    loss = cross_entropy(logits, batch['label'], label_smoothing).mean()
+    for aux in aux_logits:
+      loss += aux_loss_weight * cross_entropy(aux, batch['label'], label_smoothing).mean()
+    return loss, (logits, updates)
+
+  (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  grads = jax.lax.pmean(grads, BATCH_AXIS)
+  # Each device normalised with its own batch's statistics; the running averages
+  # kept for evaluation are averaged over devices once per step.
+  batch_stats = jax.lax.pmean(updates.get('batch_stats', {}), BATCH_AXIS)
+  new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  metrics = {
+      'train_loss': loss,
+      'train_accuracy': top_k_correct(logits, batch['label'], 1).mean(),
+      'learning_rate': learning_rate_fn(state.step),
+  }
+  return new_state, jax.lax.pmean(metrics, BATCH_AXIS)
+
+
+def eval_step(state: TrainState, batch):
+  """Sums of correct predictions and losses over this device's real (mask 1) examples."""
+  logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
+                          batch['image'], train=False)
+  logits, _ = split_outputs(logits)
+  mask = batch['mask']
+  sums = {
+      'correct': jnp.sum(top_k_correct(logits, batch['label'], 1) * mask),
+      'correct_top5': jnp.sum(top_k_correct(logits, batch['label'], 5) * mask),
+      'loss': jnp.sum(cross_entropy(logits, batch['label']) * mask),
+      'count': jnp.sum(mask),
+  }
+  return jax.lax.psum(sums, BATCH_AXIS)
+
+
+def create_mesh() -> Mesh:
+  """A one-axis mesh over every device of every process."""
+  return Mesh(np.array(jax.devices()), (BATCH_AXIS,))
+
+
+def compile_steps(mesh: Mesh, config: ml_collections.ConfigDict, learning_rate_fn):
+  """train_step and eval_step, data-parallel over the mesh, each one jitted program.
+
+  The train state is donated: its buffers are reused for the new state.
+  """
+  train = functools.partial(train_step, learning_rate_fn=learning_rate_fn,
+                            label_smoothing=config.label_smoothing,
+                            aux_loss_weight=config.aux_loss_weight)
+  parallel_train = jax.jit(
+      jax.shard_map(train, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=(P(), P())),
+      donate_argnums=0)
+  parallel_eval = jax.jit(
+      jax.shard_map(eval_step, mesh=mesh, in_specs=(P(), P(BATCH_AXIS)), out_specs=P()))
+  return parallel_train, parallel_eval
+
+
+def shard_batches(batches: Iterable[dict], mesh: Mesh, buffer_size: int = 2) -> Iterator[dict]:
+  """Global arrays from per-process numpy batches, transferred ahead of use.
+
+  Keeping `buffer_size` batches in flight lets the host-to-device copy of the
+  next batch overlap with the current step.
+  """
+  sharding = NamedSharding(mesh, P(BATCH_AXIS))
+  queue = collections.deque()
+  for batch in batches:
+    queue.append(jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(sharding, x), batch))
+    if len(queue) == buffer_size:
+      yield queue.popleft()
+  while queue:
+    yield queue.popleft()
+
+
+def evaluate(parallel_eval, state, source, config, local_batch_size, mesh) -> dict[str, float]:
+  """Exact top-1/top-5 accuracy and mean loss over the whole eval split."""
+  totals = None
+  batches = input_pipeline.eval_batches(source, local_batch_size, config.image_size)
+  for batch in shard_batches(batches, mesh):
+    sums = parallel_eval(state, batch)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  totals = jax.device_get(totals)
+  count = max(float(totals['count']), 1.0)
+  return {
+      'eval_accuracy': float(totals['correct']) / count,
+      'eval_top5_accuracy': float(totals['correct_top5']) / count,
+      'eval_loss': float(totals['loss']) / count,
+  }
+
+
+# --- Checkpoints ------------------------------------------------------------------------
+
+
+def create_checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+  """Keeps the newest `keep` checkpoints plus the one with the best eval accuracy."""
+  policy = ocp.checkpoint_managers.AnyPreservationPolicy([
+      ocp.checkpoint_managers.LatestN(n=keep),
+      ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m['eval_accuracy'], n=1,
+                                    keep_checkpoints_without_metrics=False),
+  ])
+  return ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), 'checkpoints'),
+      options=ocp.CheckpointManagerOptions(preservation_policy=policy, create=True),
+      item_names=('state', 'run'))
+
+
+def save_checkpoint(manager, step: int, state, run_info: dict, metrics=None) -> None:
+  if manager.latest_step() == step:
+    return
+  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                             run=ocp.args.JsonSave(run_info)),
+               metrics=metrics)
+
+
+def restore_checkpoint(manager, state, run_info: dict):
+  """The newest checkpoint's state, or `state` itself when there is none.
+
+  Refuses a checkpoint of another model or class count: that workdir belongs
+  to another run.
+  """
+  step = manager.latest_step()
+  if step is None:
+    return state
+  saved_info = manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))['run']
+  for key in ('model', 'num_classes', 'image_size'):
+    if saved_info.get(key) != run_info[key]:
+      raise ConfigError(
+          f'{manager.directory} holds a checkpoint with {key}={saved_info.get(key)!r}, this '
+          f'run has {key}={run_info[key]!r}: use another --workdir to start fresh')
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+  return restored['state']
+
+
+# --- The loop ---------------------------------------------------------------------------
+
+
+def format_duration(seconds: float) -> str:
+  seconds = int(seconds)
+  hours, rest = divmod(seconds, 3600)
+  return f'{hours}h{rest // 60:02d}m' if hours else f'{rest // 60}m{rest % 60:02d}s'
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains config.model on config.dataset, evaluating and checkpointing on the way.
+
+  Returns the last evaluation's metrics.
+  """
+  validate_config(config)
+  process_index, process_count = jax.process_index(), jax.process_count()
+  mesh = create_mesh()
+  if config.batch_size % jax.device_count():
+    raise ConfigError(
+        f'config.batch_size={config.batch_size} does not divide over {jax.device_count()} '
+        f'devices: use a multiple of {jax.device_count()}')
+  local_batch_size = config.batch_size // process_count
+
+  source = input_pipeline.load_source(config.dataset, config.data_dir or None,
+                                      config.manual_dir or None, process_index, process_count,
+                                      config.seed)
+  if source.skipped_files:
+    print(f'warning: {len(source.skipped_files)} image files cannot be decoded and are left '
+          f'out, e.g. {", ".join(source.skipped_files[:3])}', file=sys.stderr, flush=True)
+  num_classes = source.num_classes if config.num_classes == -1 else config.num_classes
+  if num_classes != source.num_classes:
+    raise ConfigError(f'config.num_classes={config.num_classes} but {source.name} has '
+                      f'{source.num_classes} classes: set it to {source.num_classes} or -1')
+  steps_per_epoch = source.train.total_examples // config.batch_size
+  if steps_per_epoch == 0:
+    raise ConfigError(f'config.batch_size={config.batch_size} is larger than the '
+                      f'{source.train.total_examples} training examples: use a smaller one')
+  total_steps = (config.num_train_steps if config.num_train_steps > 0
+                 else int(math.ceil(config.num_epochs * steps_per_epoch)))
+  eval_every_steps = max(1, int(config.eval_every_epochs * steps_per_epoch))
+
+  model = create_model(config, num_classes)
+  learning_rate_fn = create_learning_rate_schedule(config, steps_per_epoch, total_steps)
+  tx = create_optimizer(config, learning_rate_fn)
+  rng = jax.random.key(config.seed)
+  init_rng, dropout_rng = jax.random.split(rng)
+  state = create_train_state(init_rng, model, config.image_size, source.channels, tx, mesh)
+  run_info = {'model': config.model, 'num_classes': num_classes,
+              'image_size': config.image_size, 'dataset': config.dataset}
+
+  os.makedirs(workdir, exist_ok=True)
+  manager = create_checkpoint_manager(workdir, config.keep_checkpoints)
+  state = restore_checkpoint(manager, state, run_info)
+  start_step = int(jax.device_get(state.step))
+  metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  is_chief = process_index == 0
+  if is_chief:
+    jsonl_writer.drop_events_after(metrics_path, start_step)
+  writers = [jsonl_writer.JsonlWriter(metrics_path)] if is_chief else []
+  if is_chief:
+    from clu import metric_writers  # TensorBoard events; only the chief writes them.
+    writers.append(metric_writers.SummaryWriter(os.path.join(workdir, 'tensorboard')))
+
+  if is_chief:
+    print(f'{config.model}: {count_parameters(state.params):,} parameters | {source.name}: '
+          f'{source.train.total_examples:,} train / {source.eval.total_examples:,} eval images, '
+          f'{num_classes} classes | {jax.device_count()} {jax.devices()[0].platform} devices, '
+          f'{process_count} processes | batch {config.batch_size}, {steps_per_epoch} steps per '
+          f'epoch, {total_steps} steps' + (f', resuming at step {start_step}' if start_step else ''),
+          flush=True)
+
+  parallel_train, parallel_eval = compile_steps(mesh, config, learning_rate_fn)
+  # A resumed run starts a new shuffle, seeded by where it resumes.
+  batches = input_pipeline.train_batches(source, local_batch_size, config.image_size,
+                                         seed=config.seed + start_step,
+                                         deterministic=config.deterministic)
+  train_iter = shard_batches(batches, mesh)
+
+  def write(step, scalars):
+    for w in writers:
+      w.write_scalars(step, scalars)
+
+  eval_metrics = {}
+  pending = []  # device-side metrics since the last log line: fetched only at log time
+  last_log_time, last_log_step = time.time(), start_step
+  for step in range(start_step + 1, total_steps + 1):
+    state, metrics = parallel_train(state, next(train_iter), dropout_rng)
+    pending.append(metrics)
+    if step % config.log_every_steps == 0 or step == total_steps:
+      summary = {k: float(np.mean([m[k] for m in jax.device_get(pending)])) for k in pending[0]}
+      pending = []
+      now = time.time()
+      images_per_sec = (step - last_log_step) * config.batch_size / (now - last_log_time)
+      eta = (total_steps - step) * (now - last_log_time) / (step - last_log_step)
+      last_log_time, last_log_step = now, step
+      write(step, summary)
+      if is_chief:
+        print(f'step {step}/{total_steps}  loss {summary["train_loss"]:.4f}  '
+              f'lr {summary["learning_rate"]:.4g}  {images_per_sec:,.0f} img/s  '
+              f'ETA {format_duration(eta)}', flush=True)
+    evaluated = step % eval_every_steps == 0 or step == total_steps
+    if evaluated:
+      eval_metrics = evaluate(parallel_eval, state, source, config, local_batch_size, mesh)
+      write(step, eval_metrics)
+      for w in writers:
+        w.flush()
+      if is_chief:
+        print(f'eval at step {step} (epoch {step / steps_per_epoch:.1f}): top-1 '
+              f'{eval_metrics["eval_accuracy"]:.2%}  top-5 {eval_metrics["eval_top5_accuracy"]:.2%}'
+              f'  loss {eval_metrics["eval_loss"]:.4f}', flush=True)
+      last_log_time = time.time()  # evaluation time does not count against img/s
+    if evaluated or step % config.checkpoint_every_steps == 0:
+      save_checkpoint(manager, step, state, run_info, eval_metrics if evaluated else None)
+
+  manager.wait_until_finished()
+  for w in writers:
+    w.flush()
+    w.close()
+  if is_chief:
+    print(f'done: {total_steps} steps, checkpoints in {manager.directory}, metrics in '
+          f'{metrics_path}', flush=True)
+  return eval_metrics
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if not FLAGS['verbosity'].present:
+    # Library INFO logs (orbax writes a dozen lines per checkpoint) would drown
+    # the progress lines; --verbosity=0 brings them back.
+    logging.set_verbosity(logging.WARNING)
+  import tensorflow as tf  # tf.data only: keep TensorFlow off the accelerators.
+  tf.config.set_visible_devices([], 'GPU')
+  try:
+    train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (ConfigError, input_pipeline.DatasetError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['config', 'workdir'])
+  app.run(main)
