@@ -147,7 +147,7 @@ def _prepare_tfds_builder(builder, name: str, data_dir: str | None, manual_dir: 
           f'not found: put {" and ".join(ILSVRC_TARS)} (from image-net.org) in {manual_dir} '
           'or set --config.manual_dir to the folder holding them')
     print(f'Preparing imagenet2012 from {manual_dir} into {builder.data_dir} '
-          '(one time; ~1.3 M images, takes hours on a few cores)', flush=True)
+          '(one time; the full ILSVRC2012 takes hours)', flush=True)
   try:
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))

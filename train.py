@@ -15,6 +15,7 @@ import collections
 import functools
 import math
 import os
+import re
 import sys
 
 # TensorFlow (tf.data) and XLA print start-up notices on import; keep warnings and errors.
@@ -273,12 +274,26 @@ def shard_batches(batches: Iterable[dict], mesh: Mesh, buffer_size: int = 2) -> 
     yield queue.popleft()
 
 
+def runs_one_program_at_a_time() -> bool:
+  """Whether the loop must wait for each step before dispatching the next.
+
+  XLA's CPU runtime runs each device's share of a program on a pool of one
+  thread per core, and a device waiting in an all-reduce holds its thread. With
+  simulated devices, several programs in flight and few cores, every thread can
+  end up waiting for a device that has none left (seen on 2 cores: a rendezvous
+  timeout). GPUs and TPUs keep asynchronous dispatch.
+  """
+  return jax.devices()[0].platform == 'cpu' and jax.local_device_count() > 1
+
+
 def evaluate(parallel_eval, state, source, config, local_batch_size, mesh) -> dict[str, float]:
   """Exact top-1/top-5 accuracy and mean loss over the whole eval split."""
   totals = None
   batches = input_pipeline.eval_batches(source, local_batch_size, config.image_size)
   for batch in shard_batches(batches, mesh):
     sums = parallel_eval(state, batch)
+    if runs_one_program_at_a_time():
+      jax.block_until_ready(sums)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
   totals = jax.device_get(totals)
   count = max(float(totals['count']), 1.0)
@@ -301,7 +316,11 @@ def create_checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
   ])
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), 'checkpoints'),
-      options=ocp.CheckpointManagerOptions(preservation_policy=policy, create=True),
+      # Synchronous saves: an asynchronous one finishes with a cross-device barrier
+      # in a background thread, which on multi-device CPU can interleave with the
+      # train step's all-reduce and deadlock both.
+      options=ocp.CheckpointManagerOptions(preservation_policy=policy, create=True,
+                                           enable_async_checkpointing=False),
       item_names=('state', 'run'))
 
 
@@ -415,11 +434,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     for w in writers:
       w.write_scalars(step, scalars)
 
+  one_program_at_a_time = runs_one_program_at_a_time()
   eval_metrics = {}
   pending = []  # device-side metrics since the last log line: fetched only at log time
   last_log_time, last_log_step = time.time(), start_step
   for step in range(start_step + 1, total_steps + 1):
     state, metrics = parallel_train(state, next(train_iter), dropout_rng)
+    if one_program_at_a_time:
+      jax.block_until_ready(metrics)
     pending.append(metrics)
     if step % config.log_every_steps == 0 or step == total_steps:
       summary = {k: float(np.mean([m[k] for m in jax.device_get(pending)])) for k in pending[0]}
@@ -457,6 +479,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   return eval_metrics
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing that answers a bad recipe file or config field in one line."""
+  try:
+    remaining = FLAGS(argv)
+    FLAGS.config.keys()  # Loads the recipe file now, so that its errors surface here.
+    return remaining
+  except flags.Error as error:  # a bad value: --config.batch_size=abc, missing --workdir
+    message = str(error)
+  except AttributeError as error:  # a misspelt field: --config.batch_sise=32
+    text = str(error).encode().decode('unicode_escape')
+    field = re.search(r"'(\w+)'", text)
+    suggestion = re.search(r'Did you mean "(\w+)"', text)
+    message = (f'unknown config field {field.group(1) if field else text.strip()!r}'
+               + (f': did you mean {suggestion.group(1)!r}?' if suggestion else
+                  ': see configs/default.py for the fields'))
+  except (OSError, SyntaxError, ImportError) as error:  # no such recipe file, or a broken one
+    cause = error.__cause__ or error.__context__ or error
+    while cause.__cause__ is not None:
+      cause = cause.__cause__
+    message = (f'cannot load the --config recipe file ({type(cause).__name__}: '
+               f'{" ".join(str(cause).split())}): pass an existing file such as '
+               'configs/quickstart.py')
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -475,4 +523,4 @@ def main(argv):
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['config', 'workdir'])
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,16 @@
+"""pytest set-up shared by every test: two simulated CPU devices, quiet TensorFlow.
+
+XLA reads XLA_FLAGS when JAX starts, so this runs before any test imports JAX;
+subprocesses started by tests (the train.py CLI) inherit the same environment.
+"""
+
+import os
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=2').strip()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+import tensorflow as tf  # noqa: E402
+
+tf.config.set_visible_devices([], 'GPU')
