@@ -437,24 +437,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   one_program_at_a_time = runs_one_program_at_a_time()
   eval_metrics = {}
   pending = []  # device-side metrics since the last log line: fetched only at log time
-  last_log_time, last_log_step = time.time(), start_step
+  # Throughput is timed over training steps only: the window restarts after the
+  # first step (which compiles), after each evaluation and after each checkpoint.
+  window_start_time, window_start_step = time.time(), start_step
   for step in range(start_step + 1, total_steps + 1):
     state, metrics = parallel_train(state, next(train_iter), dropout_rng)
-    if one_program_at_a_time:
+    if one_program_at_a_time or step == start_step + 1:
       jax.block_until_ready(metrics)
+    if step == start_step + 1:
+      window_start_time, window_start_step = time.time(), step
     pending.append(metrics)
     if step % config.log_every_steps == 0 or step == total_steps:
       summary = {k: float(np.mean([m[k] for m in jax.device_get(pending)])) for k in pending[0]}
       pending = []
       now = time.time()
-      images_per_sec = (step - last_log_step) * config.batch_size / (now - last_log_time)
-      eta = (total_steps - step) * (now - last_log_time) / (step - last_log_step)
-      last_log_time, last_log_step = now, step
+      steps_per_sec = (step - window_start_step) / max(now - window_start_time, 1e-9)
+      window_start_time, window_start_step = now, step
       write(step, summary)
       if is_chief:
+        eta = format_duration((total_steps - step) / steps_per_sec) if steps_per_sec else '-'
         print(f'step {step}/{total_steps}  loss {summary["train_loss"]:.4f}  '
-              f'lr {summary["learning_rate"]:.4g}  {images_per_sec:,.0f} img/s  '
-              f'ETA {format_duration(eta)}', flush=True)
+              f'lr {summary["learning_rate"]:.4g}  '
+              f'{steps_per_sec * config.batch_size:,.0f} img/s  ETA {eta}', flush=True)
     evaluated = step % eval_every_steps == 0 or step == total_steps
     if evaluated:
       eval_metrics = evaluate(parallel_eval, state, source, config, local_batch_size, mesh)
@@ -465,9 +469,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         print(f'eval at step {step} (epoch {step / steps_per_epoch:.1f}): top-1 '
               f'{eval_metrics["eval_accuracy"]:.2%}  top-5 {eval_metrics["eval_top5_accuracy"]:.2%}'
               f'  loss {eval_metrics["eval_loss"]:.4f}', flush=True)
-      last_log_time = time.time()  # evaluation time does not count against img/s
     if evaluated or step % config.checkpoint_every_steps == 0:
       save_checkpoint(manager, step, state, run_info, eval_metrics if evaluated else None)
+      window_start_time, window_start_step = time.time(), step
 
   manager.wait_until_finished()
   for w in writers:

@@ -121,3 +121,12 @@ def test_resnet18_trains_and_evaluates_on_ilsvrc_tars(tmp_path, imagenet_data_di
   assert 0 <= metrics['eval_accuracy'] <= 1 and np.isfinite(metrics['eval_loss'])
   saved = json.loads((tmp_path / 'checkpoints' / '4' / 'run' / 'metadata').read_text())
   assert saved['model'] == 'resnet18' and saved['num_classes'] == 1000
+
+
+def test_half_precision_trains_with_float32_parameters(tmp_path):
+  metrics = train.train_and_evaluate(small_config(half_precision=True, num_train_steps=10),
+                                     str(tmp_path))
+  assert np.isfinite(metrics['eval_loss'])
+  losses = [e['train_loss'] for e in jsonl_writer.read_events(str(tmp_path / 'metrics.jsonl'))
+            if 'train_loss' in e]
+  assert all(np.isfinite(losses))
