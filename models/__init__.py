@@ -8,6 +8,6 @@
 # Importing a family file registers its named variants.
 from models import lenet  # noqa: F401
 from models import resnet  # noqa: F401
-from models.registry import create, names
+from models.registry import ModelSpec, create, names, spec
 
-__all__ = ['create', 'names']
+__all__ = ['ModelSpec', 'create', 'names', 'spec']

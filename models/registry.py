@@ -1,31 +1,54 @@
 """The model registry: every architecture is reachable by one lowercase name.
 
-Family files call `register(name, builder)` for each named variant at their end;
-`models.create(name, num_classes=..., dtype=...)` builds a `flax.linen` module.
+Family files call `register(name, builder, ...)` for each named variant at
+their end; `models.create(name, num_classes=..., dtype=...)` builds a
+`flax.linen` module and `models.spec(name)` tells the input it was designed for.
 """
 
+import dataclasses
 from typing import Any, Callable
 
 import flax.linen as nn
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """A registered variant: how to build it and the input of its paper."""
+
+  name: str
+  builder: Callable[..., nn.Module]
+  input_size: int = 224  # the paper's input side in pixels
+  num_classes: int = 1000  # the paper's classifier (10 for CIFAR and MNIST networks)
+  channels: int = 3
+  # The smallest convenient input side for quick CPU tests (forward and backward).
+  test_input_size: int = 32
 
 
-def register(name: str, builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+_SPECS: dict[str, ModelSpec] = {}
+
+
+def register(name: str, builder: Callable[..., nn.Module], *, input_size: int = 224,
+             num_classes: int = 1000, channels: int = 3,
+             test_input_size: int = 32) -> Callable[..., nn.Module]:
   """Makes `builder` available as `name`; a name can only be taken once."""
-  if name in _BUILDERS:
+  if name in _SPECS:
     raise ValueError(f'model name {name!r} is registered twice')
-  _BUILDERS[name] = builder
+  _SPECS[name] = ModelSpec(name, builder, input_size, num_classes, channels, test_input_size)
   return builder
 
 
 def names() -> list[str]:
   """All registered model names, sorted."""
-  return sorted(_BUILDERS)
+  return sorted(_SPECS)
+
+
+def spec(name: str) -> ModelSpec:
+  """The registered variant `name`, with its paper's input size and class count."""
+  if name not in _SPECS:
+    raise ValueError(f'unknown model {name!r}; valid models: {", ".join(names())}')
+  return _SPECS[name]
 
 
 def create(name: str, **kwargs: Any) -> nn.Module:
   """Builds the registered model `name` with constructor arguments `kwargs`."""
-  if name not in _BUILDERS:
-    raise ValueError(f'unknown model {name!r}; valid models: {", ".join(names())}')
-  return _BUILDERS[name](**kwargs)
+  return spec(name).builder(**kwargs)

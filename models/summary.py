@@ -1,0 +1,148 @@
+"""The lecture's arithmetic, computed from the code: per-layer output volume,
+parameters, multiply-adds and activation values.
+
+    python -m models summary vgg16            # the VGG-16 table of the lecture
+    python -m models summary alexnet --json
+    python -m models list                     # every model, its parameters and input
+
+The model is traced abstractly (`jax.eval_shape` of `init`), so even the largest
+network is summarised in seconds without computing anything. A layer is a
+module that calls no other module (a convolution, a dense layer, a pool, a
+BatchNorm); blocks made of layers are not rows.
+
+Counting rules, those of the lectures and papers:
+  * parameters: weights plus biases (and BatchNorm scale and offset); running
+    statistics are not parameters;
+  * multiply-adds: of convolutions and dense layers only, one per kernel weight
+    per output position (output H × W × kernel size); pools, normalisations and
+    activations are not counted;
+  * activations: values of each layer's output for one image.
+Rows of auxiliary classifiers (module names starting with 'aux') count towards
+the parameters, but not towards multiply-adds or activations: they are not part
+of the network at inference.
+"""
+
+import dataclasses
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from models import registry
+
+
+@dataclasses.dataclass
+class Layer:
+  name: str
+  type: str
+  output_shape: tuple[int, ...]  # per image: (H, W, C) or (C,)
+  params: int
+  macs: int
+  activations: int
+  auxiliary: bool = False
+
+
+@dataclasses.dataclass
+class Summary:
+  model: str
+  image_size: int
+  layers: list[Layer]
+  total_params: int
+  total_macs: int
+  total_activations: int
+
+  def to_json(self) -> dict[str, Any]:
+    return {
+        'model': self.model,
+        'image_size': self.image_size,
+        'total_params': self.total_params,
+        'total_macs': self.total_macs,
+        'total_activations': self.total_activations,
+        'layers': [{'name': l.name, 'type': l.type, 'output_shape': list(l.output_shape),
+                    'params': l.params, 'macs': l.macs, 'activations': l.activations}
+                   for l in self.layers],
+    }
+
+
+def _size(tree) -> int:
+  return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
+
+
+def summarize(name: str, image_size: int | None = None, num_classes: int | None = None,
+              **model_kwargs) -> Summary:
+  """The per-layer table of registered model `name` at `image_size` (its paper's by default)."""
+  spec = registry.spec(name)
+  image_size = image_size or spec.input_size
+  model = registry.create(name, num_classes=num_classes or spec.num_classes, **model_kwargs)
+  layers: list[Layer] = []
+  open_calls: list[list[bool]] = []  # per module call in progress: has it called a module?
+
+  def record_layers(next_fun, args, kwargs, context):
+    if context.method_name != '__call__':
+      return next_fun(*args, **kwargs)
+    if open_calls:
+      open_calls[-1][0] = True
+    open_calls.append([False])
+    output = next_fun(*args, **kwargs)
+    called_modules = open_calls.pop()[0]
+    passes_input_through = bool(args) and output is args[0]  # an identity shortcut
+    if not called_modules and isinstance(output, jax.Array) and not passes_input_through:
+      module = context.module
+      path = '/'.join(module.scope.path)
+      params = module.variables.get('params', {})
+      kernel = params.get('kernel') if isinstance(params, dict) else None
+      positions = math.prod(output.shape[1:-1])
+      layers.append(Layer(
+          name=path,
+          type=type(module).__name__,
+          output_shape=tuple(output.shape[1:]),
+          params=_size(params),
+          macs=positions * math.prod(kernel.shape) if kernel is not None else 0,
+          activations=math.prod(output.shape[1:]),
+          auxiliary=any(part.startswith('aux') for part in module.scope.path)))
+    return output
+
+  def init():
+    with nn.intercept_methods(record_layers):
+      return model.init(jax.random.key(0),
+                        jnp.zeros((1, image_size, image_size, spec.channels)), train=False)
+
+  variables = jax.eval_shape(init)
+  main = [l for l in layers if not l.auxiliary]
+  input_layer = Layer('input', 'Input', (image_size, image_size, spec.channels), 0, 0,
+                      image_size * image_size * spec.channels)
+  return Summary(
+      model=name,
+      image_size=image_size,
+      layers=[input_layer] + layers,
+      total_params=_size(variables['params']),
+      total_macs=sum(l.macs for l in main),
+      total_activations=input_layer.activations + sum(l.activations for l in main),
+  )
+
+
+def _shape(shape) -> str:
+  return '×'.join(str(d) for d in shape)
+
+
+def format_table(summary: Summary) -> str:
+  """The table as the lecture prints it, one layer a line, totals last."""
+  name_width = max(len(f'{l.name} ({l.type})') for l in summary.layers) + 2
+  header = (f'{"layer":<{name_width}}{"output":>16}{"params":>14}{"multiply-adds":>17}'
+            f'{"activations":>14}')
+  lines = [f'{summary.model} at {summary.image_size}×{summary.image_size}', header,
+           '-' * len(header)]
+  for l in summary.layers:
+    label = f'{l.name} ({l.type})' + (' [aux]' if l.auxiliary else '')
+    lines.append(f'{label:<{name_width}}{_shape(l.output_shape):>16}{l.params:>14,}'
+                 f'{l.macs:>17,}{l.activations:>14,}')
+  lines.append('-' * len(header))
+  lines.append(f'{"total":<{name_width}}{"":>16}{summary.total_params:>14,}'
+               f'{summary.total_macs:>17,}{summary.total_activations:>14,}')
+  lines.append(f'{summary.total_params / 1e6:.2f} M parameters, '
+               f'{summary.total_macs / 1e9:.2f} G multiply-adds, '
+               f'{summary.total_activations * 4 / 2**20:.1f} MiB of float32 activations '
+               'per image (forward)')
+  return '\n'.join(lines)
