@@ -13,12 +13,12 @@ from models import summary as summary_lib
 
 
 def list_models() -> None:
-  print(f'{"model":<28}{"input":>10}{"classes":>9}{"params":>16}')
+  print(f'{"model":<28}{"input":>12}{"classes":>9}{"params":>16}{"multiply-adds":>18}')
   for name in models.names():
     spec = models.spec(name)
-    params = summary_lib.summarize(name).total_params
-    print(f'{name:<28}{f"{spec.input_size}×{spec.input_size}×{spec.channels}":>10}'
-          f'{spec.num_classes:>9}{params:>16,}')
+    table = summary_lib.summarize(name)
+    print(f'{name:<28}{f"{spec.input_size}×{spec.input_size}×{spec.channels}":>12}'
+          f'{spec.num_classes:>9}{table.total_params:>16,}{table.total_macs:>18,}', flush=True)
 
 
 def main(argv: list[str]) -> int:

@@ -19,15 +19,10 @@ def batch_norm(train: bool, dtype=jnp.float32, param_dtype=jnp.float32, **kwargs
   2017 (§5.1, per-worker BN); train.py averages the running statistics over
   devices once per step instead of all-reducing inside every layer.
   """
-  return functools.partial(
-      nn.BatchNorm,
-      use_running_average=not train,
-      momentum=0.9,
-      epsilon=1e-5,
-      dtype=dtype,
-      param_dtype=param_dtype,
-      **kwargs,
-  )
+  settings = dict(momentum=0.9, epsilon=1e-5)
+  settings.update(kwargs)  # e.g. epsilon=1e-3 where the paper's framework used it
+  return functools.partial(nn.BatchNorm, use_running_average=not train, dtype=dtype,
+                           param_dtype=param_dtype, **settings)
 
 
 # Pooling as modules (not bare functions) so that `models.summary` sees each pool

@@ -1,4 +1,6 @@
-"""ResNet: He, Zhang, Ren & Sun 2016, "Deep residual learning for image recognition".
+"""ResNet: He, Zhang, Ren & Sun 2016, "Deep residual learning for image recognition",
+with the variants built from its blocks: wide bottlenecks (Zagoruyko & Komodakis 2016),
+grouped bottlenecks (ResNeXt, Xie et al. 2017) and stochastic depth (Huang et al. 2016).
 
 ImageNet networks follow Table 1 of the paper:
 
@@ -22,17 +24,49 @@ where the channel count doubles (option A), so they add no parameters:
 resnet20 (n=3, 0.27 M), resnet32, resnet44, resnet56, resnet110 (n=18, 1.7 M),
 resnet1202 (n=200, 19.4 M); plain20 and plain56 are the same without shortcuts.
 
+Wider and grouped bottlenecks. The bottleneck of stage s (s = 0..3) has
+64·2^s "filters" and outputs 4× as many channels; its two inner convolutions are
+`filters · width_per_group / 64 · groups` wide, and the 3×3 one is split into
+`groups` groups (feature_group_count). groups=1, width_per_group=64 is ResNet.
+
+    name               groups  width/group  stage-1 inner width  params
+    wide_resnet50_2    1       128          128                  68,883,240
+    resnext50_32x4d    32      4            128 (32 × 4)         25,028,904
+    resnext101_32x8d   32      8            256 (32 × 8)         88,791,336
+
+`wide_resnet50_2` is WRN-50-2-bottleneck of Zagoruyko & Komodakis 2016 (§ImageNet,
+68.9 M) in the definition torchvision uses: ResNet-50 with the inner width of
+every bottleneck doubled, outer widths (256, 512, 1024, 2048) unchanged.
+`resnext50_32x4d` is the network of Xie et al. 2017, Table 1 (25.0 M in the
+table); `resnext101_32x8d` is its 101-layer, 8-channels-per-group sibling
+(§5.1). ResNeXt bottlenecks keep the stride on the grouped 3×3 convolution, as
+the paper's code (built on fb.resnet.torch) does.
+
+Stochastic depth (Huang et al. 2016, "Deep networks with stochastic depth"):
+`stochastic_depth` is the survival probability p_L of the last residual block;
+block l of L survives a training step with p_l = 1 − l/L (1 − p_L) (Eq. 4, the
+linear decay rule), counted over all blocks of the network. A dropped block
+passes only its shortcut; at evaluation every block is kept (layers.StochasticDepth).
+1.0 (the default) turns it off. `resnet110_stochastic_depth` is the paper's §4
+CIFAR-10 network: the 110-layer ResNet (54 blocks, identity shortcuts zero-padded
+at the two transitions) with p_L = 0.5; it has resnet110's 1.7 M parameters.
+
+`attention` (an optional module class, constructed with dtype and param_dtype)
+reweights the residual branch before the addition: models/senet.py passes its
+squeeze-and-excitation module (Hu et al. 2018, Fig. 3).
+
 `zero_init_last_bn` starts each block's last BatchNorm scale at zero, so that a
 residual block begins as the identity (Goyal et al. 2017, §5.1).
 """
 
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.layers import batch_norm, he_normal
+from models.layers import (GlobalAvgPool, MaxPool, StochasticDepth, batch_norm, he_normal,
+                           linear_survival_probabilities)
 from models.registry import register
 
 SHORTCUTS = ('projection', 'zero_pad', 'none')
@@ -65,6 +99,18 @@ class Shortcut(nn.Module):
     return batch_norm(self.train, self.dtype, self.param_dtype)(name='projection_bn')(x)
 
 
+def add_residual(block: nn.Module, x, branch, filters: int):
+  """Shortcut(x) + branch, the branch reweighted by `block.attention` and dropped
+  by stochastic depth first (both act on the branch only, before the addition)."""
+  if block.attention is not None:
+    branch = block.attention(dtype=block.dtype, param_dtype=block.param_dtype)(branch)
+  if block.shortcut == 'none':
+    return branch
+  branch = StochasticDepth(block.survival_probability)(branch, block.train)
+  return branch + Shortcut(filters, block.strides, block.shortcut, block.train, block.dtype,
+                           block.param_dtype)(x)
+
+
 class BasicBlock(nn.Module):
   """Two 3×3 convolutions (Fig. 2 left of the paper)."""
 
@@ -72,6 +118,8 @@ class BasicBlock(nn.Module):
   strides: int = 1
   shortcut: str = 'projection'
   zero_init_last_bn: bool = False
+  survival_probability: float = 1.0  # stochastic depth: 1.0 keeps the branch always
+  attention: Optional[Callable[..., nn.Module]] = None  # e.g. squeeze-and-excitation
   train: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -86,20 +134,26 @@ class BasicBlock(nn.Module):
     y = nn.relu(norm()(y))
     y = conv(self.filters, (3, 3), padding=1)(y)
     y = norm(scale_init=last_scale)(y)
-    if self.shortcut != 'none':
-      y = y + Shortcut(self.filters, self.strides, self.shortcut, self.train, self.dtype,
-                       self.param_dtype)(x)
-    return nn.relu(y)
+    return nn.relu(add_residual(self, x, y, self.filters))
 
 
 class BottleneckBlock(nn.Module):
-  """1×1 reduce, 3×3, 1×1 expand by 4 (Fig. 5 right of the paper)."""
+  """1×1 reduce, 3×3, 1×1 expand to 4 × filters (Fig. 5 right of the paper).
+
+  The inner width is filters · width_per_group / 64 · groups and the 3×3
+  convolution has `groups` groups: ResNeXt's form (c) of Fig. 3 in Xie et al.
+  2017, and the wide bottleneck of WRN-50-2 when width_per_group = 128.
+  """
 
   filters: int
   strides: int = 1
   shortcut: str = 'projection'
   zero_init_last_bn: bool = False
   stride_on_3x3: bool = True
+  groups: int = 1
+  width_per_group: int = 64
+  survival_probability: float = 1.0  # stochastic depth: 1.0 keeps the branch always
+  attention: Optional[Callable[..., nn.Module]] = None  # e.g. squeeze-and-excitation
   train: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -113,39 +167,59 @@ class BottleneckBlock(nn.Module):
     norm = batch_norm(self.train, self.dtype, self.param_dtype)
     last_scale = nn.initializers.zeros if self.zero_init_last_bn else nn.initializers.ones
     stride_1x1, stride_3x3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
-    y = conv(self.filters, (1, 1), strides=stride_1x1)(x)
+    width = self.filters * self.width_per_group // 64 * self.groups
+    y = conv(width, (1, 1), strides=stride_1x1)(x)
     y = nn.relu(norm()(y))
-    y = conv(self.filters, (3, 3), strides=stride_3x3, padding=1)(y)
+    y = conv(width, (3, 3), strides=stride_3x3, padding=1, feature_group_count=self.groups)(y)
     y = nn.relu(norm()(y))
     y = conv(self.filters * self.expansion, (1, 1))(y)
     y = norm(scale_init=last_scale)(y)
-    if self.shortcut != 'none':
-      y = y + Shortcut(self.filters * self.expansion, self.strides, self.shortcut, self.train,
-                       self.dtype, self.param_dtype)(x)
-    return nn.relu(y)
+    return nn.relu(add_residual(self, x, y, self.filters * self.expansion))
+
+
+def check_stochastic_depth(stochastic_depth: float, shortcut: str) -> None:
+  if not 0.0 < stochastic_depth <= 1.0:
+    raise ValueError(f'stochastic_depth is the last block\'s survival probability p_L, '
+                     f'in (0, 1]; got {stochastic_depth}')
+  if stochastic_depth < 1.0 and shortcut == 'none':
+    raise ValueError('stochastic depth drops residual branches: it needs shortcuts')
 
 
 class ResNet(nn.Module):
-  """The ImageNet ResNet of the paper's Table 1 (see module docstring)."""
+  """The ImageNet ResNet of the paper's Table 1 and its wide, grouped and
+  stochastic-depth forms (see module docstring)."""
 
   stage_sizes: Sequence[int]
   block: type = BasicBlock
   num_classes: int = 1000
   shortcut: str = 'projection'
   stride_on_3x3: bool = True
+  groups: int = 1  # bottleneck only: cardinality of the 3×3 convolution (ResNeXt)
+  width_per_group: int = 64  # bottleneck only: inner channels per group at stage 1
+  stochastic_depth: float = 1.0  # survival probability p_L of the last block; 1.0: off
+  attention: Optional[Callable[..., nn.Module]] = None  # applied to every residual branch
   zero_init_last_bn: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
+    check_stochastic_depth(self.stochastic_depth, self.shortcut)
+    if self.block is BottleneckBlock:
+      extra = {'stride_on_3x3': self.stride_on_3x3, 'groups': self.groups,
+               'width_per_group': self.width_per_group}
+    elif (self.groups, self.width_per_group) != (1, 64):
+      raise ValueError('groups and width_per_group apply to bottleneck blocks only')
+    else:
+      extra = {}
+    survival = linear_survival_probabilities(sum(self.stage_sizes), self.stochastic_depth)
     x = x.astype(self.dtype)
     x = nn.Conv(64, (7, 7), strides=2, padding=3, use_bias=False, kernel_init=he_normal,
                 dtype=self.dtype, param_dtype=self.param_dtype, name='conv1')(x)
     x = batch_norm(train, self.dtype, self.param_dtype)(name='bn1')(x)
     x = nn.relu(x)
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
-    extra = {'stride_on_3x3': self.stride_on_3x3} if self.block is BottleneckBlock else {}
+    x = MaxPool(3, 2, padding=((1, 1), (1, 1)))(x)
+    block_index = 0
     for stage, num_blocks in enumerate(self.stage_sizes):
       for index in range(num_blocks):
         x = self.block(
@@ -153,12 +227,15 @@ class ResNet(nn.Module):
             strides=2 if stage > 0 and index == 0 else 1,
             shortcut=self.shortcut,
             zero_init_last_bn=self.zero_init_last_bn,
+            survival_probability=survival[block_index],
+            attention=self.attention,
             train=train,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
             **extra,
         )(x)
-    x = jnp.mean(x, axis=(1, 2))
+        block_index += 1
+    x = GlobalAvgPool()(x)
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name='fc')(x)
 
@@ -169,12 +246,15 @@ class CifarResNet(nn.Module):
   blocks_per_stage: int
   num_classes: int = 10
   shortcut: str = 'zero_pad'
+  stochastic_depth: float = 1.0  # survival probability p_L of the last block; 1.0: off
   zero_init_last_bn: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
+    check_stochastic_depth(self.stochastic_depth, self.shortcut)
+    survival = linear_survival_probabilities(3 * self.blocks_per_stage, self.stochastic_depth)
     x = x.astype(self.dtype)
     x = nn.Conv(16, (3, 3), padding=1, use_bias=False, kernel_init=he_normal,
                 dtype=self.dtype, param_dtype=self.param_dtype, name='conv1')(x)
@@ -186,11 +266,12 @@ class CifarResNet(nn.Module):
             strides=2 if stage > 0 and index == 0 else 1,
             shortcut=self.shortcut,
             zero_init_last_bn=self.zero_init_last_bn,
+            survival_probability=survival[stage * self.blocks_per_stage + index],
             train=train,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
         )(x)
-    x = jnp.mean(x, axis=(1, 2))
+    x = GlobalAvgPool()(x)
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name='fc')(x)
 
@@ -204,8 +285,18 @@ register('resnet50_v1', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=Bottlene
                                 stride_on_3x3=False))
 register('plain18', partial(ResNet, stage_sizes=(2, 2, 2, 2), block=BasicBlock, shortcut='none'))
 register('plain34', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BasicBlock, shortcut='none'))
+register('wide_resnet50_2', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
+                                    width_per_group=128))
+register('resnext50_32x4d', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
+                                    groups=32, width_per_group=4))
+register('resnext101_32x8d', partial(ResNet, stage_sizes=(3, 4, 23, 3), block=BottleneckBlock,
+                                     groups=32, width_per_group=8))
 for _depth in (20, 32, 44, 56, 110, 1202):
-  register(f'resnet{_depth}', partial(CifarResNet, blocks_per_stage=(_depth - 2) // 6))
+  register(f'resnet{_depth}', partial(CifarResNet, blocks_per_stage=(_depth - 2) // 6),
+           input_size=32, num_classes=10)
 for _depth in (20, 56):
   register(f'plain{_depth}', partial(CifarResNet, blocks_per_stage=(_depth - 2) // 6,
-                                     shortcut='none'))
+                                     shortcut='none'), input_size=32, num_classes=10)
+register('resnet110_stochastic_depth',
+         partial(CifarResNet, blocks_per_stage=18, stochastic_depth=0.5),
+         input_size=32, num_classes=10)

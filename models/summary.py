@@ -23,6 +23,7 @@ of the network at inference.
 """
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -70,6 +71,7 @@ def _size(tree) -> int:
   return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
 
 
+@functools.lru_cache(maxsize=None)  # `list` and the tests ask for the same tables again
 def summarize(name: str, image_size: int | None = None, num_classes: int | None = None,
               **model_kwargs) -> Summary:
   """The per-layer table of registered model `name` at `image_size` (its paper's by default)."""

@@ -31,7 +31,7 @@ def test_quickstart_reaches_97_percent(tmp_path):
     (['--config=configs/quickstart.py', '--config.batch_sise=32'],
      "unknown config field 'batch_sise': did you mean 'batch_size'?"),
     (['--config=configs/quickstart.py', '--config.model=resnet99'],
-     "config.model='resnet99' is not allowed: use a registered model: lenet5,"),
+     "config.model='resnet99' is not allowed: use a registered model: alexnet,"),
     (['--config=configs/quickstart.py', '--config.lr_schedule=linear'],
      "config.lr_schedule='linear' is not allowed: use one of cosine, step, constant"),
     (['--config=configs/quickstart.py', '--config.batch_size=33'],

@@ -1,0 +1,230 @@
+"""GoogLeNet (Inception v1): Szegedy et al. 2015, "Going deeper with convolutions".
+
+`googlenet` is the network of the paper's Table 1 and Fig. 3 at 224×224:
+
+    layer              output        #1×1  #3×3 red  #3×3  #5×5 red  #5×5  pool proj
+    conv 7×7/2         112×112×64
+    max pool 3×3/2      56×56×64
+    LRN
+    conv 1×1            56×56×64
+    conv 3×3            56×56×192
+    LRN
+    max pool 3×3/2      28×28×192
+    inception (3a)      28×28×256      64      96       128     16       32     32
+    inception (3b)      28×28×480     128     128       192     32       96     64
+    max pool 3×3/2      14×14×480
+    inception (4a)      14×14×512     192      96       208     16       48     64
+    inception (4b)      14×14×512     160     112       224     24       64     64
+    inception (4c)      14×14×512     128     128       256     24       64     64
+    inception (4d)      14×14×528     112     144       288     32       64     64
+    inception (4e)      14×14×832     256     160       320     32      128    128
+    max pool 3×3/2       7×7×832
+    inception (5a)       7×7×832      256     160       320     32      128    128
+    inception (5b)       7×7×1024     384     192       384     48      128    128
+    avg pool 7×7         1×1×1024
+    dropout 40 %, linear, softmax
+
+An inception module (Fig. 2b) concatenates four branches: a 1×1 convolution; a
+1×1 reduction then a 3×3; a 1×1 reduction then a 5×5; a 3×3/1 max pool then a
+1×1 projection. The 5×5 branch is a real 5×5 convolution as in the paper
+(torchvision's GoogLeNet uses a 3×3 there, a bug kept for its pretrained weights).
+Inception (3a) has 163,696 parameters and 128 M multiply-adds at 28×28.
+
+Every convolution has a bias and a ReLU (the paper predates BatchNorm).
+Paddings are 'SAME' so that the grid sizes are those of Table 1 (112, 56, 28,
+14, 7). Choices the paper leaves open:
+  * local response normalisation: the constants of the authors' Caffe reference
+    model (bvlc_googlenet): size 5, k=1, beta 0.75, alpha 1e-4 divided by the
+    size as Caffe does;
+  * the 7×7 average pool is a global average pool (the same at 224×224, and it
+    lets the network run on smaller inputs);
+  * initialisation: He et al. 2015 with fan-in, which keeps the scale of
+    activations through 22 ReLU layers without BatchNorm (DistBelief's is unknown).
+
+The auxiliary classifiers of §5 sit on top of (4a) ('aux1') and (4d) ('aux2'):
+5×5/3 average pool (4×4×512 at 224), 1×1 convolution of 128 filters, a fully
+connected layer of 1024 units with ReLU, dropout 70 %, and a linear layer to
+the classes. In training the network returns (logits, aux1_logits, aux2_logits);
+train.py weighs the auxiliary losses by config.aux_loss_weight (0.3 in the
+paper). At inference they are discarded and only the logits are returned.
+
+Parameters at 1000 classes: 6,998,552 without the auxiliary heads, 13,378,280
+with them; 1.58 G multiply-adds (the paper: "1.5 billion multiply-adds").
+Table 1's column of parameters adds up to about 6.8 M: its entries are rounded,
+leave out biases, and give the first convolution 2.7 K where its 7×7×3×64
+kernel holds 9.4 K weights.
+The auxiliary heads need (4a)'s grid to be at least 5×5: inputs of 80 pixels
+or more in training.
+
+`googlenet_bn` is GoogLeNet with BatchNorm after every convolution (no
+convolution bias, BN epsilon 1e-3) and without the LRN layers that BN makes
+redundant (Ioffe & Szegedy 2015, §4.2.1), as torchvision builds it, but with
+the paper's 5×5 convolutions. It is not the BN-Inception of Ioffe & Szegedy
+2015, which also replaces the 5×5 convolutions by two 3×3 and changes widths.
+"""
+
+from functools import partial
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from models import layers
+from models.registry import register
+
+# He et al. 2015 with fan-in: a plain ReLU network keeps its activations' scale
+# layer after layer (the fan-out form of layers.he_normal is for BatchNorm nets).
+he_normal_fan_in = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
+
+# Table 1: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj.
+INCEPTION_WIDTHS = {
+    '3a': (64, 96, 128, 16, 32, 32),
+    '3b': (128, 128, 192, 32, 96, 64),
+    '4a': (192, 96, 208, 16, 48, 64),
+    '4b': (160, 112, 224, 24, 64, 64),
+    '4c': (128, 128, 256, 24, 64, 64),
+    '4d': (112, 144, 288, 32, 64, 64),
+    '4e': (256, 160, 320, 32, 128, 128),
+    '5a': (256, 160, 320, 32, 128, 128),
+    '5b': (384, 192, 384, 48, 128, 128),
+}
+
+
+class BasicConv(nn.Module):
+  """A convolution, then BatchNorm if `batch_norm`, then ReLU: the unit of every Inception.
+
+  Without BatchNorm the convolution has a bias (GoogLeNet); with it, it has none
+  (the BN offset plays that role). The Inception v2-v4 papers use epsilon 1e-3
+  (TensorFlow's default), hence `bn_epsilon`.
+  """
+
+  filters: int
+  kernel_size: Sequence[int] = (1, 1)
+  strides: int = 1
+  padding: Any = 'SAME'
+  batch_norm: bool = True
+  bn_epsilon: float = 1e-3
+  kernel_init: Callable = layers.he_normal
+  train: bool = False
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(self.filters, tuple(self.kernel_size), strides=self.strides,
+                padding=self.padding, use_bias=not self.batch_norm,
+                kernel_init=self.kernel_init, dtype=self.dtype, param_dtype=self.param_dtype,
+                name='conv')(x)
+    if self.batch_norm:
+      x = layers.batch_norm(self.train, self.dtype, self.param_dtype,
+                            epsilon=self.bn_epsilon)(name='bn')(x)
+    return nn.relu(x)
+
+
+class InceptionModule(nn.Module):
+  """Fig. 2b of the paper: 1×1 | 1×1 → 3×3 | 1×1 → 5×5 | 3×3 max pool → 1×1, concatenated."""
+
+  filters_1x1: int
+  reduce_3x3: int
+  filters_3x3: int
+  reduce_5x5: int
+  filters_5x5: int
+  pool_projection: int
+  batch_norm: bool = False
+  kernel_init: Callable = he_normal_fan_in
+  train: bool = False
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    conv = partial(BasicConv, batch_norm=self.batch_norm, kernel_init=self.kernel_init,
+                   train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
+    branch_1x1 = conv(self.filters_1x1, name='branch1x1')(x)
+    branch_3x3 = conv(self.reduce_3x3, name='branch3x3_reduce')(x)
+    branch_3x3 = conv(self.filters_3x3, (3, 3), name='branch3x3')(branch_3x3)
+    branch_5x5 = conv(self.reduce_5x5, name='branch5x5_reduce')(x)
+    branch_5x5 = conv(self.filters_5x5, (5, 5), name='branch5x5')(branch_5x5)
+    branch_pool = layers.MaxPool(3, 1, 'SAME', name='pool')(x)
+    branch_pool = conv(self.pool_projection, name='pool_proj')(branch_pool)
+    return jnp.concatenate([branch_1x1, branch_3x3, branch_5x5, branch_pool], axis=-1)
+
+
+class AuxiliaryClassifier(nn.Module):
+  """§5 of the paper: 5×5/3 average pool, 1×1 conv 128, FC 1024, dropout 70 %, linear."""
+
+  num_classes: int
+  dropout_rate: float = 0.7
+  batch_norm: bool = False
+  kernel_init: Callable = he_normal_fan_in
+  train: bool = False
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    dense = partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
+    x = layers.AvgPool(5, 3, name='pool')(x)
+    x = BasicConv(128, batch_norm=self.batch_norm, kernel_init=self.kernel_init,
+                  train=self.train, dtype=self.dtype, param_dtype=self.param_dtype,
+                  name='conv')(x)
+    x = x.reshape((x.shape[0], -1))
+    x = nn.relu(dense(1024, name='fc')(x))
+    x = nn.Dropout(self.dropout_rate, deterministic=not self.train, name='dropout')(x)
+    return dense(self.num_classes, name='classifier')(x)
+
+
+class GoogLeNet(nn.Module):
+  """GoogLeNet of the paper's Table 1 with the auxiliary classifiers of §5 (see module doc)."""
+
+  num_classes: int = 1000
+  dropout_rate: float = 0.4
+  aux_dropout_rate: float = 0.7
+  batch_norm: bool = False
+  local_response_norm: bool = True
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    # With BatchNorm, the family's usual fan-out He initialisation; without, fan-in.
+    kernel_init = layers.he_normal if self.batch_norm else he_normal_fan_in
+    common = dict(batch_norm=self.batch_norm, kernel_init=kernel_init, train=train,
+                  dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = partial(BasicConv, **common)
+    # Caffe's LRN divides alpha by the size; layers.LocalResponseNorm does not.
+    norm = partial(layers.LocalResponseNorm, size=5, k=1.0, alpha=1e-4 / 5, beta=0.75)
+    run_aux = train or self.is_initializing()
+    aux_logits = []
+
+    x = x.astype(self.dtype)
+    x = conv(64, (7, 7), strides=2, name='conv1')(x)
+    x = layers.MaxPool(3, 2, 'SAME', name='pool1')(x)
+    if self.local_response_norm:
+      x = norm(name='norm1')(x)
+    x = conv(64, name='conv2_reduce')(x)
+    x = conv(192, (3, 3), name='conv2')(x)
+    if self.local_response_norm:
+      x = norm(name='norm2')(x)
+    x = layers.MaxPool(3, 2, 'SAME', name='pool2')(x)
+    for stage in ('3a', '3b', 'pool3', '4a', '4b', '4c', '4d', '4e', 'pool4', '5a', '5b'):
+      if stage.startswith('pool'):
+        x = layers.MaxPool(3, 2, 'SAME', name=stage)(x)
+        continue
+      x = InceptionModule(*INCEPTION_WIDTHS[stage], **common, name=f'inception_{stage}')(x)
+      if stage in ('4a', '4d') and run_aux:
+        aux_logits.append(AuxiliaryClassifier(
+            self.num_classes, self.aux_dropout_rate, **common,
+            name=f'aux{len(aux_logits) + 1}')(x))
+    x = layers.GlobalAvgPool(name='avg_pool')(x)
+    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout')(x)
+    logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
+                      name='fc')(x)
+    if train:
+      return (logits, *aux_logits)
+    return logits
+
+
+register('googlenet', GoogLeNet, input_size=224, num_classes=1000, test_input_size=80)
+register('googlenet_bn', partial(GoogLeNet, batch_norm=True, local_response_norm=False),
+         input_size=224, num_classes=1000, test_input_size=80)

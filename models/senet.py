@@ -1,0 +1,62 @@
+"""Squeeze-and-excitation networks: Hu, Shen, Albanie, Sun & Wu 2018,
+"Squeeze-and-excitation networks" (CVPR 2018; TPAMI 2019).
+
+An SE module recalibrates the channels of a feature map U (H×W×C): squeeze by
+global average pooling to C numbers, excite with FC (C/r) → ReLU → FC (C) →
+sigmoid, and scale each channel of U by its gate (Eqs. 2-4, r = 16). In an
+SE-ResNet it acts on the residual branch, after the last BN and before the
+addition with the identity (Fig. 3), through the `attention` field of
+models/resnet.py's blocks: the networks are models/resnet.py's ResNet.
+
+    name                  base network        params      paper (Table 1/2)
+    se_resnet50           ResNet-50           28,088,024  28.1 M
+    se_resnext50_32x4d    ResNeXt-50 32×4d    27,559,896  27.5 M
+
+Biases: the two FC layers have biases (the paper's Fig. 3 draws plain FC
+layers, and the authors' released Caffe models implement them as 1×1
+convolutions with biases); they add Σ_s N_s (C_s/16 + C_s) = 16,048 parameters
+to ResNet-50. Eq. 5's count of the SE overhead, 2/r Σ_s N_s C_s² = 2,514,944,
+leaves them out; both totals round to 28.1 M. `use_bias=False` gives the
+biasless count (28,071,976 for se_resnet50).
+
+Strides: SE-ResNet-50 is the original ResNet-50 (He et al. 2016a), which
+strides the first 1×1 convolution of a downsampling bottleneck, as do the
+authors' released models; SE-ResNeXt-50 strides the grouped 3×3 convolution,
+as ResNeXt does. The choice does not change the parameter count.
+"""
+
+from functools import partial
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from models.layers import GlobalAvgPool
+from models.registry import register
+from models.resnet import BottleneckBlock, ResNet
+
+
+class SqueezeExcitation(nn.Module):
+  """Squeeze (global average pool), excite (FC C/r → ReLU → FC C → sigmoid), scale."""
+
+  reduction: int = 16
+  use_bias: bool = True
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    channels = x.shape[-1]
+    dense = partial(nn.Dense, use_bias=self.use_bias, dtype=self.dtype,
+                    param_dtype=self.param_dtype)
+    squeezed = GlobalAvgPool()(x)
+    excited = nn.relu(dense(channels // self.reduction, name='reduce')(squeezed))
+    gates = nn.sigmoid(dense(channels, name='expand')(excited))
+    return x * gates[:, None, None, :].astype(x.dtype)
+
+
+register('se_resnet50', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
+                                stride_on_3x3=False, attention=SqueezeExcitation))
+register('se_resnext50_32x4d', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
+                                       groups=32, width_per_group=4,
+                                       attention=SqueezeExcitation))

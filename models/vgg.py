@@ -1,0 +1,93 @@
+"""VGG: Simonyan & Zisserman 2015, "Very deep convolutional networks for
+large-scale image recognition", Table 1 (configurations A, B, D, E) and §2.1.
+
+Every convolution is 3×3, stride 1, padding 1 (the spatial size is kept), followed
+by a ReLU; five 2×2 stride-2 max pools halve the size, from 224 to 7; the
+classifier is FC 4096, FC 4096 (ReLU and dropout 0.5 after each, §3.1) and
+FC num_classes. Filters per stage (M = max pool):
+
+    vgg11  (A)  64 M 128 M 256 256 M 512 512 M 512 512 M              132,863,336
+    vgg13  (B)  64 64 M 128 128 M 256 256 M 512 512 M 512 512 M         133,047,848
+    vgg16  (D)  64 64 M 128 128 M 256×3 M 512×3 M 512×3 M             138,357,544
+    vgg19  (E)  64 64 M 128 128 M 256×4 M 512×4 M 512×4 M             143,667,240
+
+(parameters at 224×224 and 1000 classes). The lecture's VGG-16 table: CONV3-64
+224×224×64 with 3·3·3·64 = 1,728 weights (1,792 with biases), FC6 7·7·512·4096 =
+102,760,448 weights (102,764,544 with biases), 138 M in total.
+
+Layer A-LRN of Table 1 (A with local response normalisation) is left out: the
+paper found that LRN did not help (§4.1).
+
+`vgg11_bn` … `vgg19_bn` add BatchNorm (Ioffe & Szegedy 2015) between every
+convolution and its ReLU, a common modern variant that is not in the paper (it
+appeared after it); the convolutions keep their biases, as in the usual
+ImageNet checkpoints, which makes vgg16_bn 138,365,992 parameters.
+
+The classifier flattens whatever spatial size arrives, so the networks also run
+on small inputs (32×32 leaves 1×1×512 after five pools); FC6's weights then
+depend on the input size, the counts above are at 224.
+
+Initialisation: the paper trained configuration A from N(0, 10^-2) weights and
+zero biases and started the deeper nets from A's first four convolutions and
+three FC layers; it notes (§3.1) that Glorot & Bengio's initialisation trains
+them without pre-training, which is what we use (Glorot uniform, zero biases).
+"""
+
+from functools import partial
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from models.layers import MaxPool, batch_norm
+from models.registry import register
+
+# Table 1: convolutions per stage; every stage has 64, 128, 256, 512, 512 filters.
+STAGE_FILTERS = (64, 128, 256, 512, 512)
+CONFIGURATIONS = {
+    11: (1, 1, 2, 2, 2),  # A
+    13: (2, 2, 2, 2, 2),  # B
+    16: (2, 2, 3, 3, 3),  # D
+    19: (2, 2, 4, 4, 4),  # E
+}
+
+
+class VGG(nn.Module):
+  """A VGG network of Table 1: `convs_per_stage` 3×3 convolutions in each of 5 stages."""
+
+  convs_per_stage: Sequence[int]
+  num_classes: int = 1000
+  batch_norm: bool = False
+  dropout_rate: float = 0.5
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    x = x.astype(self.dtype)
+    init = {'kernel_init': nn.initializers.xavier_uniform(), 'dtype': self.dtype,
+            'param_dtype': self.param_dtype}
+    norm = batch_norm(train, self.dtype, self.param_dtype)
+    for stage, (filters, num_convs) in enumerate(zip(STAGE_FILTERS, self.convs_per_stage)):
+      for index in range(num_convs):
+        # Names of the paper's Table 1 and the lecture: conv3_2 is stage 3's second conv.
+        label = f'{stage + 1}_{index + 1}'
+        x = nn.Conv(filters, (3, 3), padding=1, name=f'conv{label}', **init)(x)
+        if self.batch_norm:
+          x = norm(name=f'bn{label}')(x)
+        x = nn.relu(x)
+      x = MaxPool(2, 2, name=f'pool{stage + 1}')(x)
+
+    x = x.reshape((x.shape[0], -1))
+    x = nn.relu(nn.Dense(4096, name='fc6', **init)(x))
+    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout6')(x)
+    x = nn.relu(nn.Dense(4096, name='fc7', **init)(x))
+    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout7')(x)
+    return nn.Dense(self.num_classes, name='fc8', **init)(x)
+
+
+for _depth, _convs in CONFIGURATIONS.items():
+  register(f'vgg{_depth}', partial(VGG, convs_per_stage=_convs), test_input_size=32)
+for _depth, _convs in CONFIGURATIONS.items():
+  register(f'vgg{_depth}_bn', partial(VGG, convs_per_stage=_convs, batch_norm=True),
+           test_input_size=32)
