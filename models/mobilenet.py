@@ -45,7 +45,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models.layers import GlobalAvgPool, batch_norm, he_normal
+from models.layers import (GlobalAvgPool, StochasticDepth, batch_norm, he_normal,
+                           linear_survival_probabilities)
 from models.registry import register
 
 
@@ -144,6 +145,7 @@ class InvertedResidual(nn.Module):
   expansion: int
   filters: int
   strides: int = 1
+  survival_probability: float = 1.0  # stochastic depth of the residual branch
   train: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -160,7 +162,7 @@ class InvertedResidual(nn.Module):
     # Linear bottleneck (§3.2): no ReLU after the projection, it would destroy information.
     y = unit(self.filters, 1, activation=None, name='project')(y)
     if self.strides == 1 and in_channels == self.filters:
-      y = x + y
+      y = x + StochasticDepth(self.survival_probability)(y, self.train)
     return y
 
 
@@ -170,6 +172,9 @@ class MobileNetV2(nn.Module):
   width_multiplier: float = 1.0
   last_channels: int = 1280
   dropout_rate: float = 0.2
+  # Survival probability of the last block (Huang et al. 2016), decaying linearly over
+  # the blocks; it acts on the blocks with a shortcut. 1.0: off.
+  stochastic_depth: float = 1.0
   num_classes: int = 1000
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -182,11 +187,14 @@ class MobileNetV2(nn.Module):
     x = ConvNormAct(make_divisible(32 * alpha), 3, 2, activation=nn.relu6, name='conv1',
                     **common)(x)
     index = 0
+    survival = linear_survival_probabilities(sum(stage[2] for stage in V2_STAGES),
+                                             self.stochastic_depth)
     for expansion, channels, repeats, strides in V2_STAGES:
       for repeat in range(repeats):
-        index += 1
         x = InvertedResidual(expansion, make_divisible(channels * alpha),
-                             strides if repeat == 0 else 1, name=f'block{index}', **common)(x)
+                             strides if repeat == 0 else 1, survival[index],
+                             name=f'block{index + 1}', **common)(x)
+        index += 1
     x = ConvNormAct(make_divisible(self.last_channels * max(1.0, alpha)), 1,
                     activation=nn.relu6, name='conv_last', **common)(x)
     x = GlobalAvgPool()(x)
@@ -243,6 +251,7 @@ class MobileNetV3Block(nn.Module):
   squeeze_excite: bool
   activation: Callable
   strides: int = 1
+  survival_probability: float = 1.0  # stochastic depth of the residual branch
   train: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -261,7 +270,7 @@ class MobileNetV3Block(nn.Module):
                         name='squeeze_excite')(y)
     y = unit(self.filters, 1, activation=None, name='project')(y)
     if self.strides == 1 and in_channels == self.filters:
-      y = x + y
+      y = x + StochasticDepth(self.survival_probability)(y, self.train)
     return y
 
 
@@ -277,6 +286,7 @@ class MobileNetV3(nn.Module):
   head_channels: int
   width_multiplier: float = 1.0
   dropout_rate: float = 0.2
+  stochastic_depth: float = 1.0  # as in MobileNetV2
   num_classes: int = 1000
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -285,6 +295,7 @@ class MobileNetV3(nn.Module):
   def __call__(self, x, train: bool = False):
     x = x.astype(self.dtype)
     common = dict(train=train, dtype=self.dtype, param_dtype=self.param_dtype)
+    survival = linear_survival_probabilities(len(self.blocks), self.stochastic_depth)
 
     def scale(channels):
       return make_divisible(channels * self.width_multiplier)
@@ -293,8 +304,8 @@ class MobileNetV3(nn.Module):
                     name='conv1', **common)(x)
     for index, (kernel, expanded, filters, se, activation, strides) in enumerate(self.blocks):
       x = MobileNetV3Block(kernel, scale(expanded), scale(filters), se,
-                           V3_ACTIVATIONS[activation], strides, name=f'block{index + 1}',
-                           **common)(x)
+                           V3_ACTIVATIONS[activation], strides, survival[index],
+                           name=f'block{index + 1}', **common)(x)
     x = ConvNormAct(scale(self.last_conv_channels), 1, activation=hard_swish,
                     bn_epsilon=V3_BN_EPSILON, name='conv_last', **common)(x)
     x = GlobalAvgPool()(x)

@@ -336,3 +336,21 @@ def test_drop_path_choice_reaches_joins_as_arrays():
     keep = run(DropPathChoice(jnp.bool_(True), jnp.int32(column)))
     np.testing.assert_array_equal(keep, [column == 0, column == 1])
   assert run._cache_size() == 1
+
+
+@pytest.mark.parametrize('name', ['mobilenet_v2', 'mobilenet_v3_small'])
+def test_mobilenet_stochastic_depth_drops_residual_branches_only_in_training(name):
+  import models
+  images = np.random.default_rng(0).standard_normal((4, 32, 32, 3)).astype(np.float32)
+  plain = models.create(name, num_classes=5, dropout_rate=0.0)
+  dropped = models.create(name, num_classes=5, dropout_rate=0.0, stochastic_depth=0.2)
+  variables = plain.init(jax.random.key(0), images, train=False)
+
+  def train_logits(model, seed):
+    return model.apply(variables, images, train=True, mutable=['batch_stats'],
+                       rngs={'dropout': jax.random.key(seed)})[0]
+
+  np.testing.assert_allclose(dropped.apply(variables, images, train=False),
+                             plain.apply(variables, images, train=False), rtol=1e-6)
+  assert not np.allclose(train_logits(dropped, 1), train_logits(plain, 1))
+  assert not np.allclose(train_logits(dropped, 1), train_logits(dropped, 2))
