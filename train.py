@@ -34,9 +34,11 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-import input_pipeline
-import jsonl_writer
 import models
+
+# input_pipeline (tf.data) and the metric writers (clu's import TensorFlow) are
+# imported inside the functions that read data and write metrics, so that
+# benchmark.py can use this module's steps where TensorFlow is not installed.
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Recipe file (configs/*.py).', lock_config=True)
@@ -288,6 +290,7 @@ def runs_one_program_at_a_time() -> bool:
 
 def evaluate(parallel_eval, state, source, config, local_batch_size, mesh) -> dict[str, float]:
   """Exact top-1/top-5 accuracy and mean loss over the whole eval split."""
+  import input_pipeline
   totals = None
   batches = input_pipeline.eval_batches(source, local_batch_size, config.image_size)
   for batch in shard_batches(batches, mesh):
@@ -375,6 +378,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         f'devices: use a multiple of {jax.device_count()}')
   local_batch_size = config.batch_size // process_count
 
+  import input_pipeline
+  import jsonl_writer
   source = input_pipeline.load_source(config.dataset, config.data_dir or None,
                                       config.manual_dir or None, process_index, process_count,
                                       config.seed)
@@ -518,6 +523,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   import tensorflow as tf  # tf.data only: keep TensorFlow off the accelerators.
   tf.config.set_visible_devices([], 'GPU')
+  import input_pipeline
   try:
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (ConfigError, input_pipeline.DatasetError) as error:

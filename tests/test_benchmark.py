@@ -1,0 +1,47 @@
+"""benchmark.py as a user runs it: real train and eval steps on synthetic data, JSON out,
+no TensorFlow on its path. Speeds are printed, never asserted."""
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = {'model', 'batch_size', 'image_size', 'train_images_per_sec', 'eval_images_per_sec',
+        'compile_seconds', 'mfu'}
+
+# Runs benchmark.py's main in this interpreter, then reports whether TensorFlow was imported.
+RUN_AND_REPORT_TENSORFLOW = """
+import runpy, sys
+sys.argv = ['benchmark.py'] + sys.argv[1:]
+try:
+  runpy.run_path('benchmark.py', run_name='__main__')
+except SystemExit as exit:
+  assert not exit.code, exit.code
+print('tensorflow imported:', 'tensorflow' in sys.modules)
+"""
+
+
+def test_benchmark_json_for_two_small_models_without_tensorflow():
+  results = []
+  for name in ('lenet5', 'resnet20'):
+    completed = subprocess.run(
+        [sys.executable, '-c', RUN_AND_REPORT_TENSORFLOW, f'--model={name}', '--steps=2',
+         '--batch_size=8', '--json'], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    lines = completed.stdout.strip().splitlines()
+    assert lines[-1] == 'tensorflow imported: False'
+    results.append(json.loads(lines[-2]))
+  for name, result in zip(('lenet5', 'resnet20'), results):
+    assert KEYS <= set(result) and result['model'] == name
+    assert result['batch_size'] == 8 and result['image_size'] == 32
+    for key in ('train_images_per_sec', 'eval_images_per_sec', 'compile_seconds'):
+      assert result[key] > 0
+    assert result['mfu'] is None  # no known peak for a CPU
+
+
+def test_benchmark_rejects_an_unknown_model_in_one_line():
+  completed = subprocess.run([sys.executable, 'benchmark.py', '--model=resnet99'], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+  assert completed.returncode == 2
+  assert completed.stderr.strip().splitlines()[-1].startswith("error: unknown model 'resnet99'")
