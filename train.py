@@ -292,10 +292,11 @@ def evaluate(parallel_eval, state, source, config, local_batch_size, mesh) -> di
   """Exact top-1/top-5 accuracy and mean loss over the whole eval split."""
   import input_pipeline
   totals = None
+  one_program_at_a_time = runs_one_program_at_a_time()
   batches = input_pipeline.eval_batches(source, local_batch_size, config.image_size)
   for batch in shard_batches(batches, mesh):
     sums = parallel_eval(state, batch)
-    if runs_one_program_at_a_time():
+    if one_program_at_a_time:
       jax.block_until_ready(sums)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
   totals = jax.device_get(totals)
