@@ -1,18 +1,33 @@
-r"""Training and evaluation speed of any model, on synthetic data made on device.
+r"""Speed of the models' train and eval steps, and of the training input pipeline.
 
     python benchmark.py --model=resnet50 --batch_size=256 --half_precision
     python benchmark.py --model=all --steps=5 --markdown_out=/tmp/models.md
     python benchmark.py --model=resnet20 --json
+    python benchmark.py --input_pipeline [--dataset=imagenet2012 --data_dir=...]
 
-Runs train.py's own train and eval steps (imported, not re-implemented) over all
-local devices. No TensorFlow is imported on this path, so it runs on a machine
-that has only JAX. Reports compile time, train and eval images per second, model
-FLOPs utilisation (2 × multiply-adds × 3 per trained image, forward plus
-backward, against the device's peak where it is known) and peak device memory.
+Models: runs train.py's own train and eval steps (imported, not re-implemented)
+over all local devices on synthetic data made on the devices. No TensorFlow is
+imported on this path, so it runs on a machine that has only JAX. Reports
+compile time, train and eval images per second, model FLOPs utilisation (2 ×
+multiply-adds × 3 per trained image, forward plus backward, against the
+device's peak where it is known) and peak device memory.
+
+Input pipeline: times input_pipeline's training batches (decode, random-resized
+crop, flip, batch; the step normalises on the device) and, in the same run, the
+PIL/NumPy reference of benchmarks/pil_reference.py on the same JPEGs. Without
+--dataset it generates an ILSVRC-format dataset of real photographs of
+ImageNet-like size (sample_ilsvrc.py) and reads it through the tfds imagenet2012
+builder, as train.py would read ImageNet. "Per core" is images per CPU-second
+the pipeline consumed (all its threads or processes), so pipelines that use
+different numbers of cores compare fairly.
 """
 
+import gc
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 
 from absl import app, flags, logging
@@ -33,6 +48,15 @@ flags.DEFINE_bool('half_precision', False, 'bfloat16 activations.')
 flags.DEFINE_integer('steps', 10, 'Timed steps (after two warm-up steps).')
 flags.DEFINE_bool('json', False, 'Print one JSON object per model instead of a table row.')
 flags.DEFINE_string('markdown_out', '', 'With --model=all: also write the table here.')
+flags.DEFINE_bool('input_pipeline', False,
+                  'Time the training input pipeline against the PIL/NumPy reference instead.')
+flags.DEFINE_string('dataset', '', 'With --input_pipeline: a dataset of encoded photographs '
+                    '(imagenet2012, image_folder:<root>, ...); empty: generate one.')
+flags.DEFINE_string('data_dir', None, 'With --input_pipeline: tfds data_dir.')
+flags.DEFINE_string('manual_dir', None, 'With --input_pipeline: folder of the ILSVRC2012 tars.')
+flags.DEFINE_integer('batches', 20, 'With --input_pipeline: timed batches per pipeline.')
+flags.DEFINE_integer('generated_images', 1000,
+                     'With --input_pipeline and no --dataset: training images to generate.')
 
 # Dense bfloat16 peak FLOP/s per device, from the vendors' data sheets.
 PEAK_BF16_FLOPS = {
@@ -56,12 +80,13 @@ def peak_memory_bytes() -> int | None:
 
 
 def synthetic_batch(mesh, batch_size: int, image_size: int, channels: int, num_classes: int):
-  """Normal images and random labels, generated directly on the devices."""
+  """Random uint8 images (as the input pipeline makes) and labels, made on the devices."""
 
   def make(key):
     image_key, label_key = jax.random.split(key)
     return {
-        'image': jax.random.normal(image_key, (batch_size, image_size, image_size, channels)),
+        'image': jax.random.randint(image_key, (batch_size, image_size, image_size, channels),
+                                    0, 256).astype(jnp.uint8),
         'label': jax.random.randint(label_key, (batch_size,), 0, num_classes),
         'mask': jnp.ones((batch_size,), jnp.float32),
     }
@@ -100,7 +125,10 @@ def benchmark(name: str, batch_size: int, image_size: int, half_precision: bool,
                                                  total_steps=100_000)
   state = train.create_train_state(jax.random.key(0), model, config.image_size, spec.channels,
                                    train.create_optimizer(config, schedule), mesh)
-  parallel_train, parallel_eval = train.compile_steps(mesh, config, schedule)
+  # Any per-channel constants cost the same as a dataset's mean and std.
+  parallel_train, parallel_eval = train.compile_steps(mesh, config, schedule,
+                                                      (127.5,) * spec.channels,
+                                                      (64.0,) * spec.channels)
   batch = synthetic_batch(mesh, batch_size, config.image_size, spec.channels, spec.num_classes)
   dropout_rng = jax.random.key(1)
 
@@ -148,8 +176,134 @@ TABLE_HEADER = ('| model | batch | input | train img/s | eval img/s | compile s 
                 'peak memory |\n|---|---:|---:|---:|---:|---:|---:|---:|')
 
 
+# --- Input pipeline --------------------------------------------------------------------
+
+
+def available_cores() -> int:
+  return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+
+
+def time_batches(batches, num_batches: int, batch_size: int) -> dict:
+  """Images per second, and per CPU-second of this process (every thread), after warm-up."""
+  for _ in range(2):  # the first batches include filling the shuffle buffer and autotuning
+    next(batches)
+  wall, cpu = time.perf_counter(), time.process_time()
+  for _ in range(num_batches):
+    next(batches)
+  wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+  images = num_batches * batch_size
+  return {'images_per_sec': images / wall, 'images_per_cpu_sec': images / cpu}
+
+
+def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str | None,
+                             batch_size: int, image_size: int, num_batches: int,
+                             generated_images: int) -> dict:
+  """tf.data training batches against the PIL/NumPy reference, on the same JPEGs."""
+  import tensorflow as tf  # Imported here: the model benchmarks run without TensorFlow.
+  tf.config.set_visible_devices([], 'GPU')
+  import input_pipeline
+  from benchmarks import pil_reference
+  scratch = None
+  try:
+    if not dataset:
+      import sample_ilsvrc
+      scratch = tempfile.mkdtemp(prefix='input_pipeline_benchmark_')
+      dataset, data_dir, manual_dir = ('imagenet2012', os.path.join(scratch, 'tfds'),
+                                       os.path.join(scratch, 'manual'))
+      num_classes = min(10, generated_images)
+      sample_ilsvrc.write_manual_dir(manual_dir, num_classes, -(-generated_images // num_classes),
+                                     num_val=10)
+    source = input_pipeline.load_source(dataset, data_dir, manual_dir)
+    if not source.encoded:
+      raise input_pipeline.DatasetError(
+          f'{dataset} is stored as decoded arrays, not encoded photographs: time the input '
+          'pipeline on imagenet2012, image_folder:<root> or another photo dataset')
+    jpegs = [example['image'] for example in
+             source.train.dataset.take((num_batches + 1) * batch_size).as_numpy_iterator()]
+
+    def tf_data(**options):
+      return input_pipeline.train_dataset(source, batch_size, image_size, seed=0, **options)
+
+    def normalized_on_host(batch):
+      image = (tf.cast(batch['image'], tf.float32) - source.mean) / source.std
+      return {**batch, 'image': image}
+
+    cores = available_cores()
+    reference = pil_reference.ReferencePipeline(jpegs, batch_size, image_size, source.mean,
+                                                source.std)
+    same_work_reference = pil_reference.ReferencePipeline(jpegs, batch_size, image_size,
+                                                          source.mean, source.std,
+                                                          normalize=False)
+    timed = {
+        'tf.data, as train.py runs it (uint8 out)': tf_data(),
+        'tf.data, deterministic order': tf_data(deterministic=True),
+        'tf.data, private pool of one thread': tf_data(threads=1),
+        'tf.data, private pool of one thread per core': tf_data(threads=cores),
+        'tf.data, normalised on the host (float32 out)': tf_data().map(normalized_on_host),
+    }
+    results = {}
+    for name, pipeline in timed.items():
+      batches = pipeline.as_numpy_iterator()
+      results[name] = time_batches(batches, num_batches, batch_size)
+      # A live iterator keeps prefetching on tf.data's threads: stop it before the next.
+      del batches
+      gc.collect()
+    results['PIL/NumPy reference, one process (float32 out)'] = (
+        pil_reference.time_in_this_process(reference, num_batches))
+    results[f'PIL/NumPy reference, {cores} worker processes (float32 out)'] = (
+        pil_reference.time_with_workers(reference, num_batches, cores))
+    results['PIL/NumPy reference, one process, not normalised (uint8 out)'] = (
+        pil_reference.time_in_this_process(same_work_reference, num_batches))
+  finally:
+    if scratch:
+      shutil.rmtree(scratch, ignore_errors=True)
+  ours = results['tf.data, as train.py runs it (uint8 out)']
+  return {
+      'dataset': source.name,
+      'batch_size': batch_size,
+      'image_size': image_size,
+      'cores': cores,
+      'pipelines': results,
+      # The headline: the real pipeline against the torchvision-style path.
+      'per_core_ratio': ours['images_per_cpu_sec'] / results[
+          'PIL/NumPy reference, one process (float32 out)']['images_per_cpu_sec'],
+      # Equal work on the host: both leave normalisation to the accelerator.
+      'per_core_ratio_same_work': ours['images_per_cpu_sec'] / results[
+          'PIL/NumPy reference, one process, not normalised (uint8 out)']['images_per_cpu_sec'],
+      'total_ratio': ours['images_per_sec'] / results[
+          f'PIL/NumPy reference, {cores} worker processes (float32 out)']['images_per_sec'],
+  }
+
+
+def input_pipeline_table(result: dict) -> str:
+  lines = [f'{result["dataset"]}: batch {result["batch_size"]}, {result["image_size"]}×'
+           f'{result["image_size"]} crops, {result["cores"]} cores',
+           '| pipeline | images/s | images/s per core |', '|---|---:|---:|']
+  lines += [f'| {name} | {r["images_per_sec"]:,.0f} | {r["images_per_cpu_sec"]:,.0f} |'
+            for name, r in result['pipelines'].items()]
+  lines.append(f'per core, tf.data is {result["per_core_ratio"]:.2f}× the PIL/NumPy reference '
+               f'({result["per_core_ratio_same_work"]:.2f}× the reference without host '
+               f'normalisation); with all cores {result["total_ratio"]:.2f}×')
+  return '\n'.join(lines)
+
+
+def run_input_pipeline_benchmark() -> None:
+  import input_pipeline
+  try:
+    result = benchmark_input_pipeline(FLAGS.dataset, FLAGS.data_dir, FLAGS.manual_dir,
+                                      FLAGS.batch_size or 64, FLAGS.image_size or 224,
+                                      FLAGS.batches, FLAGS.generated_images)
+  except input_pipeline.DatasetError as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)
+  print(json.dumps(result) if FLAGS.json else input_pipeline_table(result), flush=True)
+
+
 def main(argv):
   del argv
+  if FLAGS.input_pipeline:
+    run_input_pipeline_benchmark()
+    return
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep the table free of library INFO logs
   on_cpu = jax.devices()[0].platform == 'cpu'

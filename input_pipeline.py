@@ -17,7 +17,10 @@ Augmentation follows the papers the recipes come from:
   * small images (MNIST, CIFAR, digits): pad by 1/8 of the side and take a random
     crop (He et al. 2016, §4.2: 4 pixels on 32×32), flipped only where a mirror
     image is still the same class (not for digits).
-Every image is normalised per channel with its dataset's mean and std.
+Batches hold uint8 pixels. The train and eval steps normalise them on the
+accelerator with the dataset's per-channel mean and std (`Source.mean/std`):
+on the host that float arithmetic cost as much CPU as decoding and cropping
+(BENCHMARKS.md), and uint8 is a quarter of the bytes to transfer.
 
 Each process reads its own slice of every split (multi-host data parallelism).
 Random augmentation is stateless, seeded per example from `seed`, so a run's
@@ -338,52 +341,62 @@ def decode_and_center_crop(image_bytes, image_size: int, channels: int = 3):
 
 
 def pad_and_random_crop(image, seed, image_size: int):
-  """He et al. 2016 §4.2: pad by image_size/8 with zeros, crop image_size² at random."""
+  """He et al. 2016 §4.2: pad by image_size/8 with black, crop image_size² at random."""
   padding = image_size // 8
   image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
   return tf.image.stateless_random_crop(image, [image_size, image_size, tf.shape(image)[-1]],
                                         seed=seed)
 
 
+def _to_uint8(image):
+  """Resized (float) pixels rounded back to uint8, the dtype batches carry."""
+  return tf.saturate_cast(tf.round(image), tf.uint8)
+
+
 def _resize_small(image, image_size: int):
-  image = tf.cast(image, tf.float32)
   if image.shape[0] == image_size and image.shape[1] == image_size:
     return image
-  return tf.image.resize(image, [image_size, image_size], method='bilinear')
-
-
-def _normalize(image, source: Source):
-  return (tf.cast(image, tf.float32) - source.mean) / source.std
+  return _to_uint8(tf.image.resize(image, [image_size, image_size], method='bilinear'))
 
 
 def preprocess_for_train(example, seed, source: Source, image_size: int):
-  """One training example: random crop, flip, normalise."""
+  """One training example: random crop, flip; uint8 (the step normalises)."""
   crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
   if source.encoded:
-    image = _normalize(decode_and_random_crop(example['image'], crop_seed, image_size,
-                                              source.channels), source)
+    image = _to_uint8(decode_and_random_crop(example['image'], crop_seed, image_size,
+                                             source.channels))
   else:
-    image = _normalize(_resize_small(example['image'], image_size), source)
-    image = pad_and_random_crop(image, crop_seed, image_size)
+    image = pad_and_random_crop(_resize_small(example['image'], image_size), crop_seed,
+                                image_size)
   if source.flip:
     image = tf.image.stateless_random_flip_left_right(image, flip_seed)
   return {'image': image, 'label': example['label']}
 
 
 def preprocess_for_eval(example, source: Source, image_size: int):
-  """One evaluation example: centre crop (photos) or resize (small images), normalise."""
+  """One evaluation example: centre crop (photos) or resize (small images); uint8."""
   if source.encoded:
-    image = decode_and_center_crop(example['image'], image_size, source.channels)
+    image = _to_uint8(decode_and_center_crop(example['image'], image_size, source.channels))
   else:
     image = _resize_small(example['image'], image_size)
-  return {'image': _normalize(image, source), 'label': example['label'],
-          'mask': tf.constant(1.0, tf.float32)}
+  return {'image': image, 'label': example['label'], 'mask': tf.constant(1.0, tf.float32)}
 
 
-def _data_options(deterministic: bool) -> tf.data.Options:
+def _data_options(deterministic: bool, threads: int | None = None) -> tf.data.Options:
+  """tf.data settings, chosen by `benchmark.py --input_pipeline` (BENCHMARKS.md).
+
+  Map parallelism and prefetch depth are left to AUTOTUNE, over tf.data's shared
+  thread pool: fixed values and a private pool of one thread per core measured
+  the same. Training gives up element order (`deterministic=False`) so that a slow
+  image does not hold back the batch; the augmentation is seeded per example, so
+  only the order of examples within nearby batches can change.
+  """
   options = tf.data.Options()
   options.deterministic = deterministic
   options.experimental_optimization.map_parallelization = True
+  if threads:
+    options.threading.private_threadpool_size = threads
+    options.threading.max_intra_op_parallelism = 1
   return options
 
 
@@ -393,6 +406,13 @@ def train_batches(source: Source, local_batch_size: int, image_size: int, seed: 
 
   Epochs are not mixed: each is a new shuffle (seeded by `seed`) of every example.
   """
+  return train_dataset(source, local_batch_size, image_size, seed,
+                       deterministic).as_numpy_iterator()
+
+
+def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: int,
+                  deterministic: bool = False, threads: int | None = None) -> tf.data.Dataset:
+  """The tf.data pipeline behind `train_batches`; `threads` gives it a private pool."""
   dataset = source.train.dataset
   if not source.encoded:
     dataset = dataset.cache()  # small decoded datasets fit in memory
@@ -403,8 +423,7 @@ def train_batches(source: Source, local_batch_size: int, image_size: int, seed: 
   dataset = dataset.map(lambda example, s: preprocess_for_train(example, s, source, image_size),
                         num_parallel_calls=tf.data.AUTOTUNE)
   dataset = dataset.batch(local_batch_size, drop_remainder=True)
-  dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(deterministic))
-  return dataset.as_numpy_iterator()
+  return dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(deterministic, threads))
 
 
 def num_eval_steps(source: Source, local_batch_size: int) -> int:
@@ -423,7 +442,7 @@ def eval_batches(source: Source, local_batch_size: int,
   dataset = source.eval.dataset.map(lambda e: preprocess_for_eval(e, source, image_size),
                                     num_parallel_calls=tf.data.AUTOTUNE)
   padding = tf.data.Dataset.from_tensors({
-      'image': tf.zeros([image_size, image_size, source.channels], tf.float32),
+      'image': tf.zeros([image_size, image_size, source.channels], tf.uint8),
       'label': tf.constant(0, tf.int64),
       'mask': tf.constant(0.0, tf.float32),
   }).repeat(steps * local_batch_size - source.eval.num_examples)

@@ -74,19 +74,22 @@ def write_manual_dir(manual_dir: str, num_classes: int = 4, train_per_class: int
       _add_bytes(val_tar, f'ILSVRC2012_val_{i + 1:08d}.JPEG', photos[num_classes * train_per_class + i])
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string('manual_dir', None, 'Folder to write the two tars into.')
-flags.DEFINE_integer('num_classes', 4, 'Synsets in the training tar (at most 10).')
-flags.DEFINE_integer('train_per_class', 10, 'Training images per synset.')
-flags.DEFINE_integer('num_val', 10, 'Validation images.')
+def define_flags() -> None:
+  """The command line's flags; defined only when run, so that importers keep theirs."""
+  flags.DEFINE_string('manual_dir', None, 'Folder to write the two tars into.', required=True)
+  flags.DEFINE_integer('num_classes', 4, 'Synsets in the training tar (at most 10).')
+  flags.DEFINE_integer('train_per_class', 10, 'Training images per synset.')
+  flags.DEFINE_integer('num_val', 10, 'Validation images.')
 
 
 def main(argv):
   del argv
-  write_manual_dir(FLAGS.manual_dir, FLAGS.num_classes, FLAGS.train_per_class, FLAGS.num_val)
-  print(f'wrote ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar to {FLAGS.manual_dir}')
+  options = flags.FLAGS
+  write_manual_dir(options.manual_dir, options.num_classes, options.train_per_class,
+                   options.num_val)
+  print(f'wrote ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar to {options.manual_dir}')
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['manual_dir'])
+  define_flags()
   app.run(main)

@@ -45,3 +45,31 @@ def test_benchmark_rejects_an_unknown_model_in_one_line():
                              capture_output=True, text=True, timeout=300)
   assert completed.returncode == 2
   assert completed.stderr.strip().splitlines()[-1].startswith("error: unknown model 'resnet99'")
+
+
+def test_input_pipeline_benchmark_on_a_tiny_generated_ilsvrc_dataset():
+  completed = subprocess.run(
+      [sys.executable, 'benchmark.py', '--input_pipeline', '--generated_images=24',
+       '--batch_size=4', '--image_size=32', '--batches=2', '--json'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert completed.returncode == 0, completed.stderr[-2000:]
+  result = json.loads(completed.stdout.strip().splitlines()[-1])
+  assert result['dataset'] == 'imagenet2012'
+  assert (result['batch_size'], result['image_size']) == (4, 32)
+  names = set(result['pipelines'])
+  assert 'tf.data, as train.py runs it (uint8 out)' in names
+  assert 'PIL/NumPy reference, one process (float32 out)' in names
+  assert any(name.endswith('worker processes (float32 out)') for name in names)
+  for timing in result['pipelines'].values():
+    assert timing['images_per_sec'] > 0 and timing['images_per_cpu_sec'] > 0
+  for key in ('per_core_ratio', 'per_core_ratio_same_work', 'total_ratio'):
+    assert result[key] > 0
+
+
+def test_input_pipeline_benchmark_refuses_a_dataset_of_decoded_arrays():
+  completed = subprocess.run([sys.executable, 'benchmark.py', '--input_pipeline',
+                              '--dataset=digits'], cwd=REPO, capture_output=True, text=True,
+                             timeout=300)
+  assert completed.returncode == 2
+  last = completed.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: digits is stored as decoded arrays'), last

@@ -55,13 +55,14 @@ def test_evaluation_is_exact_with_a_partial_last_batch():
   schedule = train.create_learning_rate_schedule(config, 44, 100)
   state = train.create_train_state(jax.random.key(3), model, 32, 1,
                                    train.create_optimizer(config, schedule), mesh)
-  _, parallel_eval = train.compile_steps(mesh, config, schedule)
+  _, parallel_eval = train.compile_steps(mesh, config, schedule, source.mean, source.std)
   # 360 examples in batches of 34 (17 per device): the last batch has 20 real ones.
   metrics = train.evaluate(parallel_eval, state, source, config, 34, mesh)
 
   batches = list(input_pipeline.eval_batches(source, 360, 32))
   images, labels = batches[0]['image'], batches[0]['label']
-  logits = model.apply({'params': state.params}, images, train=False)
+  logits = model.apply({'params': state.params},
+                       train.normalize_images(images, source.mean, source.std), train=False)
   expected_accuracy = float(np.mean(np.argmax(logits, -1) == labels))
   expected_loss = float(np.mean(train.cross_entropy(logits, labels)))
   assert metrics['eval_accuracy'] == pytest.approx(expected_accuracy, abs=1e-9)
