@@ -38,6 +38,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from configs import default
 import models
 from models import summary
+import performance_flags
 import train
 
 FLAGS = flags.FLAGS
@@ -48,6 +49,8 @@ flags.DEFINE_bool('half_precision', False, 'bfloat16 activations.')
 flags.DEFINE_integer('steps', 10, 'Timed steps (after two warm-up steps).')
 flags.DEFINE_bool('json', False, 'Print one JSON object per model instead of a table row.')
 flags.DEFINE_string('markdown_out', '', 'With --model=all: also write the table here.')
+flags.DEFINE_string('profile_dir', '', 'Also profile 5 train steps into this folder and print '
+                    'where the device time goes (convolutions, BatchNorm/elementwise, ...).')
 flags.DEFINE_bool('input_pipeline', False,
                   'Time the training input pipeline against the PIL/NumPy reference instead.')
 flags.DEFINE_string('dataset', '', 'With --input_pipeline: a dataset of encoded photographs '
@@ -95,6 +98,9 @@ def synthetic_batch(mesh, batch_size: int, image_size: int, channels: int, num_c
       jax.random.key(0))
 
 
+PROFILED_STEPS = 5
+
+
 def time_steps(step, steps: int) -> float:
   """Seconds per call of `step` (which returns something to wait on), after warm-up."""
   for _ in range(2):
@@ -107,7 +113,7 @@ def time_steps(step, steps: int) -> float:
 
 
 def benchmark(name: str, batch_size: int, image_size: int, half_precision: bool,
-              steps: int) -> dict:
+              steps: int, profile_dir: str = '') -> dict:
   """Speed of train.py's train and eval steps for model `name`."""
   spec = models.spec(name)
   config = default.get_config()
@@ -144,6 +150,12 @@ def benchmark(name: str, batch_size: int, image_size: int, half_precision: bool,
 
   train_seconds = time_steps(train_once, steps)
   eval_seconds = time_steps(lambda: compiled_eval(state, batch), steps)
+  profile = None
+  if profile_dir:
+    from benchmarks import profile_summary
+    trace = profile_summary.profile(train_once, PROFILED_STEPS, os.path.join(profile_dir, name))
+    profile = profile_summary.summarize(trace, steps=PROFILED_STEPS,
+                                        hlo_text=compiled_train.as_text())
   train_images_per_sec = batch_size / train_seconds
   macs = summary.summarize(name, config.image_size).total_macs
   peak = device_peak_flops()
@@ -160,6 +172,7 @@ def benchmark(name: str, batch_size: int, image_size: int, half_precision: bool,
       'compile_seconds': compile_seconds,
       'mfu': achieved / (peak * jax.device_count()) if peak else None,
       'peak_memory_bytes': peak_memory_bytes(),
+      'profile': profile,
   }
 
 
@@ -301,6 +314,7 @@ def run_input_pipeline_benchmark() -> None:
 
 def main(argv):
   del argv
+  performance_flags.set_default_xla_flags()  # before JAX starts its backends
   if FLAGS.input_pipeline:
     run_input_pipeline_benchmark()
     return
@@ -321,12 +335,17 @@ def main(argv):
   rows = []
   for name in names:
     try:
-      result = benchmark(name, batch_size, FLAGS.image_size, FLAGS.half_precision, FLAGS.steps)
+      result = benchmark(name, batch_size, FLAGS.image_size, FLAGS.half_precision, FLAGS.steps,
+                         FLAGS.profile_dir)
     except train.ConfigError as error:
       print(f'error: {error}', file=sys.stderr)
       sys.exit(2)
     rows.append(table_row(result))
     print(json.dumps(result) if FLAGS.json else rows[-1], flush=True)
+    if result['profile'] and not FLAGS.json:
+      from benchmarks import profile_summary
+      print(f'\n{name}: where the train step\'s device time goes\n'
+            f'{profile_summary.format_summary(result["profile"])}\n', flush=True)
   if FLAGS.markdown_out:
     with open(FLAGS.markdown_out, 'w', encoding='utf-8') as f:
       f.write(f'{jax.device_count()} × {jax.devices()[0].device_kind}, JAX {jax.__version__}\n\n'

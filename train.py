@@ -35,6 +35,7 @@ import optax
 import orbax.checkpoint as ocp
 
 import models
+import performance_flags
 
 # input_pipeline (tf.data) and the metric writers (clu's import TensorFlow) are
 # imported inside the functions that read data and write metrics, so that
@@ -536,6 +537,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  performance_flags.set_default_xla_flags()  # before JAX starts its backends
   if not FLAGS['verbosity'].present:
     # Library INFO logs (orbax writes a dozen lines per checkpoint) would drown
     # the progress lines; --verbosity=0 brings them back.
