@@ -41,7 +41,20 @@ def get_config() -> ml_collections.ConfigDict:
   # Numerics and reproducibility.
   config.half_precision = False  # bfloat16 activations, float32 parameters and loss
   config.seed = 0
-  config.deterministic = False  # tf.data in a fixed order (slower input pipeline)
+  # True: bit-identical resumption (tf.data in a fixed order, XLA's deterministic
+  # GPU kernels); slower input pipeline and, on GPUs, slower scatter/reductions.
+  config.deterministic = False
+  # 'stop': a NaN or Inf loss or gradient stops the run (the newest good
+  # checkpoint stays); 'skip': the update is skipped and counted.
+  config.on_nonfinite = 'stop'
+
+  # Several hosts (jax.distributed). distributed=True initialises JAX's multi-process
+  # runtime: from the cluster's environment (Cloud TPU pods, SLURM, Open MPI) or, where
+  # given, from the three fields below, which must then be set on every process.
+  config.distributed = False
+  config.coordinator_address = ''  # host:port of process 0, e.g. 10.0.0.1:1234
+  config.num_processes = -1
+  config.process_id = -1
 
   # What the run shows and keeps.
   config.log_every_steps = 100
