@@ -192,7 +192,9 @@ def load_tfds_source(name: str, data_dir: str | None = None, manual_dir: str | N
     sizes = [splits[s].num_examples for s in per_process]
     dataset = builder.as_dataset(
         split=per_process[process_index], shuffle_files=shuffle_files, decoders=decoders,
-        read_config=tfds.ReadConfig(shuffle_seed=seed))
+        # One seeded file order for every epoch, so that a resumed run reads the
+        # epochs as an uninterrupted one; examples are reshuffled per epoch.
+        read_config=tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=False))
     dataset = dataset.map(lambda e: {'image': e['image'], 'label': e['label']})
     return Split(dataset, sizes[process_index], max(sizes), splits[split_name].num_examples)
 
@@ -401,27 +403,53 @@ def _data_options(deterministic: bool, threads: int | None = None) -> tf.data.Op
 
 
 def train_batches(source: Source, local_batch_size: int, image_size: int, seed: int,
-                  deterministic: bool = False) -> Iterator[dict[str, np.ndarray]]:
+                  deterministic: bool = False,
+                  start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
   """Endless shuffled, augmented batches of this process's training examples.
 
-  Epochs are not mixed: each is a new shuffle (seeded by `seed`) of every example.
+  See `train_dataset`; `start_step` is the step a resumed run starts after.
   """
-  return train_dataset(source, local_batch_size, image_size, seed,
-                       deterministic).as_numpy_iterator()
+  return train_dataset(source, local_batch_size, image_size, seed, deterministic,
+                       start_example=start_step * local_batch_size).as_numpy_iterator()
+
+
+# Epoch e is shuffled with seed * EPOCH_SEED_STRIDE + e: a distinct seed per (seed, epoch).
+EPOCH_SEED_STRIDE = 1_000_003
 
 
 def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: int,
-                  deterministic: bool = False, threads: int | None = None) -> tf.data.Dataset:
-  """The tf.data pipeline behind `train_batches`; `threads` gives it a private pool."""
+                  deterministic: bool = False, threads: int | None = None,
+                  start_example: int = 0) -> tf.data.Dataset:
+  """This process's endless training stream, batched; `threads` gives it a private pool.
+
+  The stream is a sequence of epochs, and epoch e is a shuffle of every example
+  of this process's slice, seeded by (seed, e); batches run on across epoch
+  boundaries. The example at position i of the stream is augmented with the
+  stateless seed (seed, i). So the stream is a function of the seed alone, and
+  `start_example` (a resumed run passes steps done × local batch size) starts
+  it exactly where an uninterrupted run would be: earlier epochs are skipped by
+  number, and the examples already seen in the current epoch are read past
+  without being decoded. With `deterministic` the order is exactly reproducible;
+  without it tf.data may deliver neighbouring examples out of order (their
+  augmentation stays the same) and resumption is exact up to that order.
+  """
   dataset = source.train.dataset
   if not source.encoded:
-    dataset = dataset.cache()  # small decoded datasets fit in memory
-  dataset = dataset.shuffle(min(source.train.num_examples, 16 * local_batch_size + 10_000),
-                            seed=seed, reshuffle_each_iteration=True).repeat()
-  seeds = tf.data.Dataset.random(seed=seed).batch(2)
-  dataset = tf.data.Dataset.zip(dataset, seeds)
-  dataset = dataset.map(lambda example, s: preprocess_for_train(example, s, source, image_size),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.cache()  # small decoded datasets fit in memory; shared by all epochs
+  buffer_size = min(source.train.num_examples, 16 * local_batch_size + 10_000)
+  first_epoch, skipped = divmod(start_example, source.train.num_examples)
+
+  def epoch(number):
+    return dataset.shuffle(buffer_size, seed=seed * EPOCH_SEED_STRIDE + number,
+                           reshuffle_each_iteration=False)
+
+  dataset = tf.data.Dataset.range(first_epoch, EPOCH_SEED_STRIDE).flat_map(epoch).skip(skipped)
+  positions = tf.data.Dataset.range(start_example, tf.int64.max)
+  dataset = tf.data.Dataset.zip(dataset, positions)
+  dataset = dataset.map(
+      lambda example, position: preprocess_for_train(
+          example, tf.stack([tf.constant(seed, tf.int64), position]), source, image_size),
+      num_parallel_calls=tf.data.AUTOTUNE)
   dataset = dataset.batch(local_batch_size, drop_remainder=True)
   return dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(deterministic, threads))
 

@@ -12,11 +12,15 @@ Re-running the same command on the same workdir resumes from its newest checkpoi
 """
 
 import collections
+import difflib
 import functools
 import math
 import os
 import re
+import signal
 import sys
+import tempfile
+import threading
 
 # TensorFlow (tf.data) and XLA print start-up notices on import; keep warnings and errors.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -54,11 +58,23 @@ class ConfigError(ValueError):
   """A config field holds a value that cannot work; the message names the field."""
 
 
+class WorkdirError(OSError):
+  """The workdir cannot be written; the message says what to do."""
+
+
+class NonFiniteError(RuntimeError):
+  """A NaN or Inf loss or gradient with on_nonfinite='stop'."""
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Stops a bad config before any work is done, naming the field and what is allowed."""
+  close = difflib.get_close_matches(str(config.model), models.names(), n=4, cutoff=0.5)
   checks = [
       (config.model in models.names(), 'model',
-       f'a registered model: {", ".join(models.names())}'),
+       f'a registered model ({"did you mean " + ", ".join(close) + "?" if close else ""} '
+       '`python -m models list` shows them all)'),
+      (config.on_nonfinite in ('stop', 'skip'), 'on_nonfinite', "'stop' or 'skip'"),
+      (config.corrupt_images in ('skip', 'fail'), 'corrupt_images', "'skip' or 'fail'"),
       (config.lr_schedule in LR_SCHEDULES, 'lr_schedule', f'one of {", ".join(LR_SCHEDULES)}'),
       (config.num_classes == -1 or config.num_classes > 0, 'num_classes',
        'a positive number, or -1 to take it from the dataset'),
@@ -165,6 +181,20 @@ def create_train_state(rng, model, image_size: int, channels: int,
   return jax.jit(init, out_shardings=NamedSharding(mesh, P()))()
 
 
+def check_input_size(model, config: ml_collections.ConfigDict, channels: int) -> None:
+  """Stops, in one line, an image size the network cannot take (shapes only, no compute)."""
+  rng = jax.random.key(0)
+  images = jax.ShapeDtypeStruct((1, config.image_size, config.image_size, channels), jnp.float32)
+  try:  # train mode: auxiliary classifiers (GoogLeNet, Inception) need the largest inputs
+    jax.eval_shape(lambda x: model.init({'params': rng, 'dropout': rng}, x, train=True), images)
+  except (TypeError, ValueError, ZeroDivisionError) as error:
+    reason = ' '.join(str(error).split())[:160]
+    spec = models.spec(config.model)
+    raise ConfigError(
+        f'config.image_size={config.image_size} is too small for {config.model} ({reason}): '
+        f'use a larger one, such as its paper\'s {spec.input_size}') from None
+
+
 def count_parameters(params) -> int:
   return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
 
@@ -205,6 +235,11 @@ def normalize_images(images, mean, std):
       std, jnp.float32)
 
 
+def all_finite(tree) -> jax.Array:
+  """Whether every element of every array in `tree` is finite."""
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
 def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label_smoothing: float,
                aux_loss_weight: float, image_mean, image_std):
   """One SGD step on this device's share of the batch (runs under shard_map)."""
@@ -229,12 +264,23 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
   # kept for evaluation are averaged over devices once per step.
   batch_stats = jax.lax.pmean(updates.get('batch_stats', {}), BATCH_AXIS)
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  # A NaN or Inf loss or gradient (on any device) leaves parameters, optimiser
+  # state and BatchNorm statistics as they were, so no checkpoint can hold a
+  # broken state; the host sees `nonfinite` and stops or counts the step.
+  finite = jnp.logical_and(
+      jax.lax.pmin(jnp.isfinite(loss).astype(jnp.int32), BATCH_AXIS) > 0, all_finite(grads))
+  new_state = new_state.replace(**{
+      field: jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                          getattr(new_state, field), getattr(state, field))
+      for field in ('params', 'opt_state', 'batch_stats')})
   metrics = {
       'train_loss': loss,
       'train_accuracy': top_k_correct(logits, batch['label'], 1).mean(),
       'learning_rate': learning_rate_fn(state.step),
   }
-  return new_state, jax.lax.pmean(metrics, BATCH_AXIS)
+  metrics = jax.lax.pmean(metrics, BATCH_AXIS)
+  metrics['nonfinite'] = 1.0 - finite.astype(jnp.float32)
+  return new_state, metrics
 
 
 def eval_step(state: TrainState, batch, *, image_mean, image_std):
@@ -374,7 +420,86 @@ def restore_checkpoint(manager, state, run_info: dict):
   return restored['state']
 
 
+def check_workdir(workdir: str) -> None:
+  """Fails early, in one line, on a workdir that cannot be created or written."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as error:
+    raise WorkdirError(f'cannot write to --workdir={workdir} ({error.strerror or error}): '
+                       'choose a folder you can write to') from None
+
+
+def describe_latest(manager) -> str:
+  step = manager.latest_step()
+  return f'step {step}' if step is not None else 'none (no checkpoint yet)'
+
+
 # --- The loop ---------------------------------------------------------------------------
+
+
+def check_finite(fetched: list[tuple[int, dict]], on_nonfinite: str, manager) -> int:
+  """How many of these steps had a non-finite loss or gradient (their update was skipped).
+
+  With on_nonfinite='stop' the first such step stops the run instead. The train
+  step never applies a non-finite update, so every checkpoint stays good.
+  """
+  bad = [step for step, metrics in fetched if metrics['nonfinite']]
+  if bad and on_nonfinite == 'stop':
+    raise NonFiniteError(
+        f'non-finite loss or gradients at step {bad[0]}; its update was not applied and the run '
+        f'stopped. The newest good checkpoint is {describe_latest(manager)} in '
+        f'{manager.directory}: lower the learning rate (or warm up) and run again, or set '
+        '--config.on_nonfinite=skip to skip such steps')
+  return len(bad)
+
+
+class Preemption:
+  """Turns SIGTERM and SIGINT into a clean stop after the current step.
+
+  Single process: the first signal is noted and the loop checkpoints and stops
+  at the end of its step; a second signal acts at once (the previous handlers
+  are back). Several processes must stop at the same step, so there JAX's
+  preemption sync point decides (jax.distributed's coordination service catches
+  SIGTERM on each process and agrees on a step); SIGINT then interrupts at once.
+  """
+
+  def __init__(self):
+    self.cause = None
+    self._previous = {}
+
+  def __enter__(self):
+    signals = [signal.SIGINT] + ([signal.SIGTERM] if jax.process_count() == 1 else [])
+    if threading.current_thread() is threading.main_thread():
+      self._previous = {s: signal.signal(s, self._note) for s in signals}
+    return self
+
+  def _note(self, signum, frame):
+    del frame
+    self.cause = signal.Signals(signum).name
+    self._restore()
+
+  def _restore(self):
+    for s, handler in self._previous.items():
+      signal.signal(s, handler)
+    self._previous = {}
+
+  def __exit__(self, *exc_info):
+    self._restore()
+
+  def reached(self, step: int) -> bool:
+    """Whether the run should checkpoint and stop after `step`."""
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      try:
+        if multihost_utils.reached_preemption_sync_point(step):
+          self.cause = 'SIGTERM'
+      except RuntimeError:  # the runtime was started without a preemption notifier
+        pass
+    return self.cause is not None
+
+
 
 
 def format_duration(seconds: float) -> str:
@@ -389,6 +514,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   Returns the last evaluation's metrics.
   """
   validate_config(config)
+  check_workdir(workdir)
   process_index, process_count = jax.process_index(), jax.process_count()
   mesh = create_mesh()
   if config.batch_size % jax.device_count():
@@ -402,6 +528,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   source = input_pipeline.load_source(config.dataset, config.data_dir or None,
                                       config.manual_dir or None, process_index, process_count,
                                       config.seed)
+  if source.skipped_files and config.corrupt_images == 'fail':
+    raise input_pipeline.DatasetError(
+        f'{len(source.skipped_files)} image files cannot be decoded, e.g. '
+        f'{", ".join(source.skipped_files[:3])}: replace or remove them, or set '
+        '--config.corrupt_images=skip to train without them')
   if source.skipped_files:
     print(f'warning: {len(source.skipped_files)} image files cannot be decoded and are left '
           f'out, e.g. {", ".join(source.skipped_files[:3])}', file=sys.stderr, flush=True)
@@ -418,6 +549,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   eval_every_steps = max(1, int(config.eval_every_epochs * steps_per_epoch))
 
   model = create_model(config, num_classes)
+  check_input_size(model, config, source.channels)
   learning_rate_fn = create_learning_rate_schedule(config, steps_per_epoch, total_steps)
   tx = create_optimizer(config, learning_rate_fn)
   rng = jax.random.key(config.seed)
@@ -449,62 +581,97 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   parallel_train, parallel_eval = compile_steps(mesh, config, learning_rate_fn, source.mean,
                                                source.std)
-  # A resumed run starts a new shuffle, seeded by where it resumes.
+  # The stream picks up exactly where the checkpointed step left it (see train_dataset).
   batches = input_pipeline.train_batches(source, local_batch_size, config.image_size,
-                                         seed=config.seed + start_step,
-                                         deterministic=config.deterministic)
+                                         seed=config.seed, deterministic=config.deterministic,
+                                         start_step=start_step)
   train_iter = shard_batches(batches, mesh)
 
   def write(step, scalars):
     for w in writers:
       w.write_scalars(step, scalars)
 
+  def save(step, metrics=None):
+    try:
+      save_checkpoint(manager, step, state, run_info, metrics)
+    except OSError as error:  # full disk, lost permissions: say so, keep what is there
+      raise WorkdirError(
+          f'cannot write the checkpoint of step {step} in {manager.directory} '
+          f'({error.strerror or error}): free some space or fix the permissions and run again; '
+          f'the newest complete checkpoint is {describe_latest(manager)}') from error
+
   one_program_at_a_time = runs_one_program_at_a_time()
   eval_metrics = {}
-  pending = []  # device-side metrics since the last log line: fetched only at log time
+  step, stopping, logged = start_step, False, []
+  skipped_steps = 0  # non-finite steps whose update was skipped (on_nonfinite='skip')
+  pending = []  # (step, device-side metrics) since the last log line: fetched at log time
   # Throughput is timed over training steps only: the window restarts after the
   # first step (which compiles), after each evaluation and after each checkpoint.
   window_start_time, window_start_step = time.time(), start_step
-  for step in range(start_step + 1, total_steps + 1):
-    state, metrics = parallel_train(state, next(train_iter), dropout_rng)
-    if one_program_at_a_time or step == start_step + 1:
-      jax.block_until_ready(metrics)
-    if step == start_step + 1:
-      window_start_time, window_start_step = time.time(), step
-    pending.append(metrics)
-    if step % config.log_every_steps == 0 or step == total_steps:
-      summary = {k: float(np.mean([m[k] for m in jax.device_get(pending)])) for k in pending[0]}
-      pending = []
-      now = time.time()
-      steps_per_sec = (step - window_start_step) / max(now - window_start_time, 1e-9)
-      window_start_time, window_start_step = now, step
-      write(step, summary)
-      if is_chief:
-        eta = format_duration((total_steps - step) / steps_per_sec) if steps_per_sec else '-'
-        print(f'step {step}/{total_steps}  loss {summary["train_loss"]:.4f}  '
-              f'lr {summary["learning_rate"]:.4g}  '
-              f'{steps_per_sec * config.batch_size:,.0f} img/s  ETA {eta}', flush=True)
-    evaluated = step % eval_every_steps == 0 or step == total_steps
-    if evaluated:
-      eval_metrics = evaluate(parallel_eval, state, source, config, local_batch_size, mesh)
-      write(step, eval_metrics)
-      for w in writers:
-        w.flush()
-      if is_chief:
-        print(f'eval at step {step} (epoch {step / steps_per_epoch:.1f}): top-1 '
-              f'{eval_metrics["eval_accuracy"]:.2%}  top-5 {eval_metrics["eval_top5_accuracy"]:.2%}'
-              f'  loss {eval_metrics["eval_loss"]:.4f}', flush=True)
-    if evaluated or step % config.checkpoint_every_steps == 0:
-      save_checkpoint(manager, step, state, run_info, eval_metrics if evaluated else None)
-      window_start_time, window_start_step = time.time(), step
+  with Preemption() as preemption:
+    for step in range(start_step + 1, total_steps + 1):
+      state, metrics = parallel_train(state, next(train_iter), dropout_rng)
+      if one_program_at_a_time or step == start_step + 1:
+        jax.block_until_ready(metrics)
+      if step == start_step + 1:
+        window_start_time, window_start_step = time.time(), step
+      pending.append((step, metrics))
+      evaluated = step % eval_every_steps == 0 or step == total_steps
+      checkpointed = evaluated or step % config.checkpoint_every_steps == 0
+      stopping = preemption.reached(step)
+      if step % config.log_every_steps == 0 or step == total_steps or checkpointed or stopping:
+        # Fetched before any checkpoint, so that a non-finite step is caught first.
+        fetched = [(s, jax.device_get(m)) for s, m in pending]
+        pending = []
+        skipped_steps += check_finite(fetched, config.on_nonfinite, manager)
+        logged.extend(fetched)
+      if logged and (step % config.log_every_steps == 0 or step == total_steps):
+        finite = [m for _, m in logged if not m['nonfinite']] or [m for _, m in logged]
+        summary = {k: float(np.mean([m[k] for m in finite])) for k in finite[0]
+                   if k != 'nonfinite'}
+        if config.on_nonfinite == 'skip':
+          summary['skipped_steps'] = float(skipped_steps)
+        logged = []
+        now = time.time()
+        steps_per_sec = (step - window_start_step) / max(now - window_start_time, 1e-9)
+        window_start_time, window_start_step = now, step
+        write(step, summary)
+        if process_count > 1:
+          import distributed
+          distributed.replicas_agree(state.params, step)
+        if is_chief:
+          eta = format_duration((total_steps - step) / steps_per_sec) if steps_per_sec else '-'
+          print(f'step {step}/{total_steps}  loss {summary["train_loss"]:.4f}  '
+                f'lr {summary["learning_rate"]:.4g}  '
+                f'{steps_per_sec * config.batch_size:,.0f} img/s  ETA {eta}'
+                + (f'  skipped {skipped_steps}' if skipped_steps else ''), flush=True)
+      if evaluated:
+        eval_metrics = evaluate(parallel_eval, state, source, config, local_batch_size, mesh)
+        write(step, eval_metrics)
+        for w in writers:
+          w.flush()
+        if is_chief:
+          print(f'eval at step {step} (epoch {step / steps_per_epoch:.1f}): top-1 '
+                f'{eval_metrics["eval_accuracy"]:.2%}  '
+                f'top-5 {eval_metrics["eval_top5_accuracy"]:.2%}'
+                f'  loss {eval_metrics["eval_loss"]:.4f}', flush=True)
+      if checkpointed or stopping:
+        save(step, eval_metrics if evaluated else None)
+        window_start_time, window_start_step = time.time(), step
+      if stopping:
+        break
 
   manager.wait_until_finished()
   for w in writers:
     w.flush()
     w.close()
   if is_chief:
-    print(f'done: {total_steps} steps, checkpoints in {manager.directory}, metrics in '
-          f'{metrics_path}', flush=True)
+    if stopping and step < total_steps:
+      print(f'stopped by {preemption.cause} at step {step}/{total_steps}: checkpoint saved in '
+            f'{manager.directory}; run the same command again to continue', flush=True)
+    else:
+      print(f'done: {total_steps} steps, checkpoints in {manager.directory}, metrics in '
+            f'{metrics_path}', flush=True)
   return eval_metrics
 
 
@@ -547,9 +714,12 @@ def main(argv):
   import input_pipeline
   try:
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (ConfigError, input_pipeline.DatasetError) as error:
+  except (ConfigError, input_pipeline.DatasetError, WorkdirError) as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
+  except NonFiniteError as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == '__main__':

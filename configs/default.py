@@ -23,6 +23,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.data_dir = ''  # tfds data_dir; '' = tfds' default (~/tensorflow_datasets)
   config.manual_dir = ''  # where ILSVRC2012_img_{train,val}.tar are; '' = <data_dir>/downloads/manual
   config.image_size = 224
+  # Image files that cannot be decoded (image_folder datasets): 'skip' leaves them
+  # out and reports them; 'fail' stops before training, listing them.
+  config.corrupt_images = 'skip'
 
   # Optimisation.
   config.batch_size = 256  # global: over all devices of all hosts

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import jsonl_writer
+from tests.conftest import write_image_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,25 +28,111 @@ def test_quickstart_reaches_97_percent(tmp_path):
   assert evals[-1]['eval_accuracy'] >= 0.97
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--config=configs/quickstart.py', '--config.batch_sise=32'],
-     "unknown config field 'batch_sise': did you mean 'batch_size'?"),
-    (['--config=configs/quickstart.py', '--config.model=resnet99'],
-     "config.model='resnet99' is not allowed: use a registered model: alexnet,"),
-    (['--config=configs/quickstart.py', '--config.lr_schedule=linear'],
-     "config.lr_schedule='linear' is not allowed: use one of cosine, step, constant"),
-    (['--config=configs/quickstart.py', '--config.batch_size=33'],
-     'config.batch_size=33 does not divide over 2 devices: use a multiple of 2'),
-    (['--config=configs/quickstart.py', '--config.batch_size=many'],
-     'flag --config.batch_size=many'),
-    (['--config=configs/no_such_recipe.py'], 'cannot load the --config recipe file'),
-    (['--config=configs/quickstart.py', '--config.dataset=no_such_dataset'],
-     "unknown dataset 'no_such_dataset'"),
-])
-def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, args, message):
-  result = run_train(*args, workdir=tmp_path / 'run')
+def write_broken_recipe(tmp_path):
+  path = tmp_path / 'broken_recipe.py'
+  path.write_text('def get_config(:\n')
+  return path
+
+
+def write_empty_image_folder(tmp_path):
+  for split in ('train', 'validation'):
+    os.makedirs(tmp_path / 'images' / split / 'cat')
+  return tmp_path / 'images'
+
+
+def write_folder_with_a_corrupt_image(tmp_path):
+  write_image_folder(str(tmp_path / 'images'), per_class=2, corrupt=('train/dog/1.jpg',))
+  return tmp_path / 'images'
+
+
+QUICK = '--config=configs/quickstart.py'
+# (arguments, given tmp_path; the one error line's expected content)
+BAD_INPUTS = {
+    'misspelt field': (lambda t: [QUICK, '--config.batch_sise=32'],
+                       "unknown config field 'batch_sise': did you mean 'batch_size'?"),
+    'unknown model': (lambda t: [QUICK, '--config.model=resnet99'],
+                      "config.model='resnet99' is not allowed: use a registered model (did you "
+                      'mean resnet56, resnet50'),
+    'bad choice': (lambda t: [QUICK, '--config.lr_schedule=linear'],
+                   "config.lr_schedule='linear' is not allowed: use one of cosine, step, "
+                   'constant'),
+    'batch not divisible': (lambda t: [QUICK, '--config.batch_size=33'],
+                            'config.batch_size=33 does not divide over 2 devices: use a '
+                            'multiple of 2'),
+    'not a number': (lambda t: [QUICK, '--config.batch_size=many'],
+                     'flag --config.batch_size=many'),
+    'missing recipe': (lambda t: ['--config=configs/no_such_recipe.py'],
+                       'cannot load the --config recipe file'),
+    'recipe syntax error': (lambda t: [f'--config={write_broken_recipe(t)}'],
+                            'cannot load the --config recipe file (SyntaxError'),
+    'unknown dataset': (lambda t: [QUICK, '--config.dataset=no_such_dataset'],
+                        "unknown dataset 'no_such_dataset'"),
+    'missing ILSVRC tars': (lambda t: [QUICK, '--config.dataset=imagenet2012',
+                                       f'--config.data_dir={t / "tfds"}',
+                                       f'--config.manual_dir={t / "tars"}'],
+                            'ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar not found: put'),
+    'empty image folder': (lambda t: [QUICK, f'--config.dataset=image_folder:'
+                                             f'{write_empty_image_folder(t)}'],
+                           'holds no image files'),
+    'corrupt image, fail chosen': (
+        lambda t: [QUICK, f'--config.dataset=image_folder:{write_folder_with_a_corrupt_image(t)}',
+                   '--config.corrupt_images=fail'],
+        '1 image files cannot be decoded, e.g.'),
+    'image too small for the model': (
+        lambda t: [QUICK, '--config.model=googlenet', '--config.image_size=32'],
+        'config.image_size=32 is too small for googlenet'),
+    'bad on_nonfinite': (lambda t: [QUICK, '--config.on_nonfinite=ignore'],
+                         "config.on_nonfinite='ignore' is not allowed: use 'stop' or 'skip'"),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_INPUTS))
+def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, case):
+  make_args, message = BAD_INPUTS[case]
+  result = run_train(*make_args(tmp_path), workdir=tmp_path / 'run')
   assert result.returncode == 2
   errors = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
   assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
   assert 'Traceback' not in result.stderr
   assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+@pytest.mark.parametrize('workdir', ['/proc/no_such_workdir', 'a_file/run'])
+def test_a_workdir_that_cannot_be_written_is_refused_in_one_line(tmp_path, workdir):
+  (tmp_path / 'a_file').write_text('not a folder')
+  path = workdir if workdir.startswith('/') else tmp_path / workdir
+  result = run_train(QUICK, workdir=path)
+  assert result.returncode == 2
+  errors = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
+  assert len(errors) == 1 and f'cannot write to --workdir={path}' in errors[0], result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def snapshot(folder):
+  """Every file under `folder` with its size and modification time."""
+  return {os.path.relpath(os.path.join(root, name), folder):
+          (os.path.getsize(os.path.join(root, name)), os.path.getmtime(os.path.join(root, name)))
+          for root, _, names in os.walk(folder) for name in names}
+
+
+def test_refused_runs_leave_an_existing_workdir_as_it_was(tmp_path):
+  workdir = tmp_path / 'run'
+  first = run_train(QUICK, '--config.num_train_steps=4', '--config.log_every_steps=2',
+                    workdir=workdir)
+  assert first.returncode == 0, first.stderr[-2000:]
+  before = snapshot(workdir)
+  assert any(path.startswith('checkpoints') for path in before) and 'metrics.jsonl' in before
+  refusals = {
+      'another model': (['--config.model=lenet5_paper'],
+                        'holds a checkpoint with model=\'lenet5\', this run has '
+                        "model='lenet5_paper': use another --workdir to start fresh"),
+      'another image size': (['--config.image_size=36'], 'holds a checkpoint with image_size=32'),
+      'indivisible batch': (['--config.batch_size=33'], 'does not divide over 2 devices'),
+      'image too small': (['--config.model=googlenet', '--config.image_size=32'],
+                          'too small for googlenet'),
+  }
+  for name, (args, message) in refusals.items():
+    result = run_train(QUICK, '--config.num_train_steps=8', *args, workdir=workdir)
+    assert result.returncode == 2, name
+    assert message in result.stderr.strip().splitlines()[-1], (name, result.stderr[-1000:])
+    assert snapshot(workdir) == before, name

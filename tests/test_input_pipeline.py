@@ -128,3 +128,40 @@ def test_random_crop_handles_png_as_well_as_jpeg():
     assert crop.shape == (32, 32, 3)
     center = input_pipeline.decode_and_center_crop(encode(image), 32)
     assert center.shape == (32, 32, 3)
+
+
+def test_a_resumed_stream_continues_exactly_where_the_uninterrupted_one_is():
+  source = input_pipeline.load_source('digits')
+  # Batches of 100 over 1,437 examples: step 13 is in the middle of the second epoch.
+  uninterrupted = input_pipeline.train_batches(source, 100, 32, seed=4, deterministic=True)
+  expected = [next(uninterrupted) for _ in range(20)][13:]
+  resumed = input_pipeline.train_batches(source, 100, 32, seed=4, deterministic=True,
+                                         start_step=13)
+  for batch in expected:
+    got = next(resumed)
+    np.testing.assert_array_equal(got['label'], batch['label'])
+    np.testing.assert_array_equal(got['image'], batch['image'])
+
+
+def test_every_epoch_visits_every_example_once_in_a_new_order():
+  source = input_pipeline.load_source('digits')
+  all_labels = collections.Counter(
+      int(e['label']) for e in source.train.dataset.as_numpy_iterator())
+  batches = input_pipeline.train_batches(source, 479, 32, seed=0, deterministic=True)
+  # 1,437 = 3 × 479: three batches are one epoch.
+  epochs = [np.concatenate([next(batches)['label'] for _ in range(3)]) for _ in range(2)]
+  for labels in epochs:
+    assert collections.Counter(labels.tolist()) == all_labels
+  assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_resumed_photo_stream_matches_on_ilsvrc_tars(imagenet_data_dir, ilsvrc_manual_dir):
+  source = input_pipeline.load_source('imagenet2012', imagenet_data_dir, ilsvrc_manual_dir)
+  uninterrupted = input_pipeline.train_batches(source, 10, 48, seed=1, deterministic=True)
+  expected = [next(uninterrupted) for _ in range(8)][6:]  # 48 examples: step 6 is epoch 2
+  resumed = input_pipeline.train_batches(source, 10, 48, seed=1, deterministic=True,
+                                         start_step=6)
+  for batch in expected:
+    got = next(resumed)
+    np.testing.assert_array_equal(got['label'], batch['label'])
+    np.testing.assert_array_equal(got['image'], batch['image'])
