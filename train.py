@@ -38,6 +38,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
+import distributed
 import models
 import performance_flags
 
@@ -575,7 +576,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     print(f'{config.model}: {count_parameters(state.params):,} parameters | {source.name}: '
           f'{source.train.total_examples:,} train / {source.eval.total_examples:,} eval images, '
           f'{num_classes} classes | {jax.device_count()} {jax.devices()[0].platform} devices, '
-          f'{process_count} processes | batch {config.batch_size}, {steps_per_epoch} steps per '
+          f'{process_count} processes | batch {config.batch_size}'
+          + (f' ({local_batch_size} per process)' if process_count > 1 else '')
+          + f', {steps_per_epoch} steps per '
           f'epoch, {total_steps} steps' + (f', resuming at step {start_step}' if start_step else ''),
           flush=True)
 
@@ -629,6 +632,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         finite = [m for _, m in logged if not m['nonfinite']] or [m for _, m in logged]
         summary = {k: float(np.mean([m[k] for m in finite])) for k in finite[0]
                    if k != 'nonfinite'}
+        # The schedule's value at this step, not an average: a resumed run logs the same.
+        summary['learning_rate'] = float(logged[-1][1]['learning_rate'])
         if config.on_nonfinite == 'skip':
           summary['skipped_steps'] = float(skipped_steps)
         logged = []
@@ -637,7 +642,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         window_start_time, window_start_step = now, step
         write(step, summary)
         if process_count > 1:
-          import distributed
           distributed.replicas_agree(state.params, step)
         if is_chief:
           eta = format_duration((total_steps - step) / steps_per_sec) if steps_per_sec else '-'
@@ -713,8 +717,10 @@ def main(argv):
   tf.config.set_visible_devices([], 'GPU')
   import input_pipeline
   try:
+    distributed.initialize(FLAGS.config)
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (ConfigError, input_pipeline.DatasetError, WorkdirError) as error:
+  except (ConfigError, input_pipeline.DatasetError, WorkdirError,
+          distributed.DistributedError) as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
   except NonFiniteError as error:

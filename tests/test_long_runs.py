@@ -1,0 +1,146 @@
+"""Long runs through the real train.py process: preemption, kill -9, exact
+continuation, non-finite steps."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+import jsonl_writer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK = ['--config=configs/quickstart.py', '--config.log_every_steps=5']
+
+
+def train_command(workdir, *args):
+  return [sys.executable, 'train.py', f'--workdir={workdir}', *QUICK, *args]
+
+
+def run(workdir, *args):
+  return subprocess.run(train_command(workdir, *args), cwd=REPO, capture_output=True, text=True,
+                        timeout=600)
+
+
+def start(workdir, *args):
+  return subprocess.Popen(train_command(workdir, *args), cwd=REPO, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(process, prefix: str) -> str:
+  for line in process.stdout:
+    if line.startswith(prefix):
+      return line
+  raise AssertionError(f'no line starting {prefix!r}; stderr: {process.stderr.read()[-2000:]}')
+
+
+def train_events(workdir):
+  return [e for e in jsonl_writer.read_events(str(workdir / 'metrics.jsonl')) if 'train_loss' in e]
+
+
+def final_params(workdir, step):
+  restored = ocp.StandardCheckpointer().restore(workdir / 'checkpoints' / str(step) / 'state')
+  return restored['params']
+
+
+@pytest.mark.parametrize('stop_signal', [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_checkpoints_the_current_step_and_exits_cleanly(tmp_path, stop_signal):
+  process = start(tmp_path, '--config.num_train_steps=100000')
+  wait_for_line(process, 'step 10/')
+  process.send_signal(stop_signal)
+  stdout, stderr = process.communicate(timeout=300)
+  assert process.returncode == 0, stderr[-2000:]
+  last = stdout.strip().splitlines()[-1]
+  assert last.startswith(f'stopped by {signal.Signals(stop_signal).name} at step '), last
+  step = int(last.split(' at step ')[1].split('/')[0])
+  assert step >= 10 and str(step) in os.listdir(tmp_path / 'checkpoints')
+  assert f'checkpoint saved in {tmp_path / "checkpoints"}' in last
+
+
+def test_an_interrupted_deterministic_run_ends_as_an_uninterrupted_one(tmp_path):
+  """Same steps, learning rates, metrics events and (to float tolerance) parameters."""
+  args = ['--config.num_train_steps=100', '--config.deterministic=True',
+          '--config.checkpoint_every_steps=1000']
+  whole, interrupted = tmp_path / 'whole', tmp_path / 'interrupted'
+  result = run(whole, *args)
+  assert result.returncode == 0, result.stderr[-2000:]
+
+  process = start(interrupted, *args)
+  wait_for_line(process, 'step 20/')
+  process.send_signal(signal.SIGTERM)
+  stdout, _ = process.communicate(timeout=300)
+  assert 'stopped by SIGTERM at step' in stdout
+  stopped_at = int(stdout.split(' at step ')[1].split('/')[0])
+  assert 20 <= stopped_at < 100  # stopped mid-run, between checkpoints and log steps
+  result = run(interrupted, *args)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f'resuming at step {stopped_at}' in result.stdout and 'done: 100 steps' in result.stdout
+
+  expected, got = train_events(whole), train_events(interrupted)
+  assert [e['step'] for e in got] == [e['step'] for e in expected] == list(range(5, 101, 5))
+  assert [e['learning_rate'] for e in got] == pytest.approx(
+      [e['learning_rate'] for e in expected], rel=1e-6)
+  evals = lambda d: [e for e in jsonl_writer.read_events(str(d / 'metrics.jsonl'))
+                     if 'eval_accuracy' in e]
+  assert [e['step'] for e in evals(interrupted)] == [e['step'] for e in evals(whole)]
+  for a, b in zip(evals(interrupted), evals(whole)):
+    assert a['eval_loss'] == pytest.approx(b['eval_loss'], rel=1e-4)
+  expected_params, got_params = final_params(whole, 100), final_params(interrupted, 100)
+  for name in expected_params:
+    for key in expected_params[name]:
+      np.testing.assert_allclose(got_params[name][key], expected_params[name][key], rtol=1e-5,
+                                 atol=1e-6)
+
+
+def test_kill_9_during_a_save_resumes_from_the_newest_complete_checkpoint(tmp_path):
+  # ResNet-18's 80 MB checkpoints take long enough to be caught half-written.
+  args = ['--config.model=resnet18', '--config.num_train_steps=40',
+          '--config.checkpoint_every_steps=1', '--config.log_every_steps=1']
+  process = start(tmp_path, *args)
+  checkpoints = tmp_path / 'checkpoints'
+  half_written = None
+  deadline = time.time() + 300
+  while half_written is None and time.time() < deadline:
+    names = os.listdir(checkpoints) if checkpoints.exists() else []
+    half_written = next((n for n in names if 'tmp' in n and not n.startswith('1.')), None)
+    time.sleep(0.005)
+  process.kill()  # SIGKILL: no handler runs
+  process.communicate(timeout=60)
+  assert half_written, 'no checkpoint was seen being written'
+  unfinished_step = int(half_written.split('.')[0])
+  complete = sorted(int(n) for n in os.listdir(checkpoints) if n.isdigit())
+  assert complete and max(complete) < unfinished_step
+
+  result = run(tmp_path, *args[:2], '--config.num_train_steps=' + str(unfinished_step + 1),
+               '--config.checkpoint_every_steps=1000')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f'resuming at step {max(complete)}' in result.stdout
+  steps = [e['step'] for e in train_events(tmp_path)]
+  assert steps == sorted(set(steps))  # no step recorded twice
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path):
+  result = run(tmp_path, '--config.num_train_steps=10', '--config.checkpoint_every_steps=10')
+  assert result.returncode == 0, result.stderr[-2000:]
+  before = sorted(os.listdir(tmp_path / 'checkpoints'))
+  # The same workdir, continued with an absurd learning rate: the loss overflows.
+  result = run(tmp_path, '--config.num_train_steps=200', '--config.learning_rate=1e6')
+  assert result.returncode == 1
+  error = result.stderr.strip().splitlines()[-1]
+  assert error.startswith('error: non-finite loss or gradients at step '), error
+  assert 'The newest good checkpoint is step 10 in' in error
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == before
+
+
+def test_skipping_non_finite_steps_counts_them_and_finishes(tmp_path):
+  result = run(tmp_path, '--config.num_train_steps=40', '--config.learning_rate=1e6',
+               '--config.on_nonfinite=skip')
+  assert result.returncode == 0, result.stderr[-2000:]
+  events = train_events(tmp_path)
+  assert events[-1]['step'] == 40 and events[-1]['skipped_steps'] > 0
+  params = final_params(tmp_path, 40)
+  assert all(np.all(np.isfinite(v)) for layer in params.values() for v in layer.values())
