@@ -25,10 +25,19 @@ DEFAULT_XLA_FLAGS = {
 }
 
 
-def set_default_xla_flags(environ=os.environ) -> None:
-  """Adds each DEFAULT_XLA_FLAGS entry to XLA_FLAGS unless XLA_FLAGS already sets it."""
+# With --config.deterministic=True: GPU kernels that give the same bits on every
+# run (no atomics-based scatter or reductions), at some cost in speed. XLA on CPUs
+# and TPUs is deterministic already.
+DETERMINISTIC_XLA_FLAGS = {
+    'xla_gpu_deterministic_ops': 'true',
+}
+
+
+def set_default_xla_flags(environ=os.environ, deterministic: bool = False) -> None:
+  """Adds each default flag to XLA_FLAGS unless XLA_FLAGS already sets it."""
+  defaults = {**DEFAULT_XLA_FLAGS, **(DETERMINISTIC_XLA_FLAGS if deterministic else {})}
   current = environ.get('XLA_FLAGS', '')
   named = {flag.lstrip('-').split('=')[0] for flag in current.split()}
-  added = [f'--{name}={value}' for name, value in DEFAULT_XLA_FLAGS.items() if name not in named]
+  added = [f'--{name}={value}' for name, value in defaults.items() if name not in named]
   if added:
     environ['XLA_FLAGS'] = ' '.join([current, *added]).strip()

@@ -708,7 +708,8 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  performance_flags.set_default_xla_flags()  # before JAX starts its backends
+  # Before JAX starts its backends, which read XLA_FLAGS once.
+  performance_flags.set_default_xla_flags(deterministic=FLAGS.config.deterministic)
   if not FLAGS['verbosity'].present:
     # Library INFO logs (orbax writes a dozen lines per checkpoint) would drown
     # the progress lines; --verbosity=0 brings them back.

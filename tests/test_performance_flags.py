@@ -26,9 +26,16 @@ def test_a_flag_the_user_set_keeps_the_users_value_and_other_flags_stay():
   assert '--xla_force_host_platform_device_count=2' in flags
 
 
+def test_deterministic_runs_ask_for_deterministic_gpu_kernels():
+  environ = {}
+  performance_flags.set_default_xla_flags(environ, deterministic=True)
+  assert '--xla_gpu_deterministic_ops=true' in environ['XLA_FLAGS'].split()
+
+
 def test_the_defaults_are_flags_this_jaxlib_accepts():
   # XLA aborts the process on an unknown flag in XLA_FLAGS, even on a CPU.
-  code = ('import os, performance_flags; performance_flags.set_default_xla_flags(); '
+  code = ('import os, performance_flags; '
+          'performance_flags.set_default_xla_flags(deterministic=True); '
           'import jax; print(float(jax.numpy.ones(3).sum()))')
   completed = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
                              text=True, timeout=120)
