@@ -624,7 +624,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       stopping = preemption.reached(step)
       if step % config.log_every_steps == 0 or step == total_steps or checkpointed or stopping:
         # Fetched before any checkpoint, so that a non-finite step is caught first.
-        fetched = [(s, jax.device_get(m)) for s, m in pending]
+        fetched = list(zip([s for s, _ in pending], jax.device_get([m for _, m in pending])))
         pending = []
         skipped_steps += check_finite(fetched, config.on_nonfinite, manager)
         logged.extend(fetched)

@@ -130,17 +130,23 @@ def test_random_crop_handles_png_as_well_as_jpeg():
     assert center.shape == (32, 32, 3)
 
 
-def test_a_resumed_stream_continues_exactly_where_the_uninterrupted_one_is():
-  source = input_pipeline.load_source('digits')
-  # Batches of 100 over 1,437 examples: step 13 is in the middle of the second epoch.
-  uninterrupted = input_pipeline.train_batches(source, 100, 32, seed=4, deterministic=True)
-  expected = [next(uninterrupted) for _ in range(20)][13:]
-  resumed = input_pipeline.train_batches(source, 100, 32, seed=4, deterministic=True,
-                                         start_step=13)
+def assert_resumes_exactly(source, batch_size: int, image_size: int, start_step: int,
+                           steps: int) -> None:
+  """Batches from start_step on equal those of an uninterrupted stream, pixel for pixel."""
+  uninterrupted = input_pipeline.train_batches(source, batch_size, image_size, seed=4,
+                                               deterministic=True)
+  expected = [next(uninterrupted) for _ in range(start_step + steps)][start_step:]
+  resumed = input_pipeline.train_batches(source, batch_size, image_size, seed=4,
+                                         deterministic=True, start_step=start_step)
   for batch in expected:
     got = next(resumed)
     np.testing.assert_array_equal(got['label'], batch['label'])
     np.testing.assert_array_equal(got['image'], batch['image'])
+
+
+def test_a_resumed_stream_continues_exactly_where_the_uninterrupted_one_is():
+  # Batches of 100 over 1,437 examples: step 13 is in the middle of the second epoch.
+  assert_resumes_exactly(input_pipeline.load_source('digits'), 100, 32, start_step=13, steps=7)
 
 
 def test_every_epoch_visits_every_example_once_in_a_new_order():
@@ -157,11 +163,5 @@ def test_every_epoch_visits_every_example_once_in_a_new_order():
 
 def test_resumed_photo_stream_matches_on_ilsvrc_tars(imagenet_data_dir, ilsvrc_manual_dir):
   source = input_pipeline.load_source('imagenet2012', imagenet_data_dir, ilsvrc_manual_dir)
-  uninterrupted = input_pipeline.train_batches(source, 10, 48, seed=1, deterministic=True)
-  expected = [next(uninterrupted) for _ in range(8)][6:]  # 48 examples: step 6 is epoch 2
-  resumed = input_pipeline.train_batches(source, 10, 48, seed=1, deterministic=True,
-                                         start_step=6)
-  for batch in expected:
-    got = next(resumed)
-    np.testing.assert_array_equal(got['label'], batch['label'])
-    np.testing.assert_array_equal(got['image'], batch['image'])
+  # 48 examples in batches of 10: step 6 is in the second epoch.
+  assert_resumes_exactly(source, 10, 48, start_step=6, steps=2)
