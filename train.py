@@ -14,6 +14,7 @@ Re-running the same command on the same workdir resumes from its newest checkpoi
 import collections
 import difflib
 import functools
+import json
 import math
 import os
 import re
@@ -432,6 +433,14 @@ def check_workdir(workdir: str) -> None:
                        'choose a folder you can write to') from None
 
 
+def write_run_info(workdir: str, info: dict) -> None:
+  """<workdir>/run.json: what this run trains, for tools that read many runs (sweep.py)."""
+  path = os.path.join(workdir, 'run.json')
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    json.dump(info, f, indent=1)
+  os.replace(path + '.tmp', path)  # readers never see half a file
+
+
 def describe_latest(manager) -> str:
   step = manager.latest_step()
   return f'step {step}' if step is not None else 'none (no checkpoint yet)'
@@ -582,6 +591,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           f'epoch, {total_steps} steps' + (f', resuming at step {start_step}' if start_step else ''),
           flush=True)
 
+  if is_chief:
+    write_run_info(workdir, {
+        **run_info, 'channels': source.channels, 'parameters': count_parameters(state.params),
+        'batch_size': config.batch_size, 'steps_per_epoch': steps_per_epoch,
+        'total_steps': total_steps, 'devices': jax.device_count(), 'processes': process_count})
+
   parallel_train, parallel_eval = compile_steps(mesh, config, learning_rate_fn, source.mean,
                                                source.std)
   # The stream picks up exactly where the checkpointed step left it (see train_dataset).
@@ -640,6 +655,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         now = time.time()
         steps_per_sec = (step - window_start_step) / max(now - window_start_time, 1e-9)
         window_start_time, window_start_step = now, step
+        summary['images_per_sec'] = steps_per_sec * config.batch_size
         write(step, summary)
         if process_count > 1:
           distributed.replicas_agree(state.params, step)

@@ -73,10 +73,15 @@ def _size(tree) -> int:
 
 @functools.lru_cache(maxsize=None)  # `list` and the tests ask for the same tables again
 def summarize(name: str, image_size: int | None = None, num_classes: int | None = None,
-              **model_kwargs) -> Summary:
-  """The per-layer table of registered model `name` at `image_size` (its paper's by default)."""
+              channels: int | None = None, **model_kwargs) -> Summary:
+  """The per-layer table of registered model `name` at `image_size` (its paper's by default).
+
+  `channels` of the input image: the paper's (spec.channels) by default; 1 for
+  greyscale datasets such as the embedded digits.
+  """
   spec = registry.spec(name)
   image_size = image_size or spec.input_size
+  channels = channels or spec.channels
   model = registry.create(name, num_classes=num_classes or spec.num_classes, **model_kwargs)
   layers: list[Layer] = []
   open_calls: list[list[bool]] = []  # per module call in progress: has it called a module?
@@ -109,12 +114,12 @@ def summarize(name: str, image_size: int | None = None, num_classes: int | None 
   def init():
     with nn.intercept_methods(record_layers):
       return model.init(jax.random.key(0),
-                        jnp.zeros((1, image_size, image_size, spec.channels)), train=False)
+                        jnp.zeros((1, image_size, image_size, channels)), train=False)
 
   variables = jax.eval_shape(init)
   main = [l for l in layers if not l.auxiliary]
-  input_layer = Layer('input', 'Input', (image_size, image_size, spec.channels), 0, 0,
-                      image_size * image_size * spec.channels)
+  input_layer = Layer('input', 'Input', (image_size, image_size, channels), 0, 0,
+                      image_size * image_size * channels)
   return Summary(
       model=name,
       image_size=image_size,

@@ -1,0 +1,20 @@
+"""1×1 bottlenecks make Inception affordable (Szegedy et al. 2015, §4 and Fig. 2).
+
+`googlenet_naive` uses the naive modules of Fig. 2(a): no 1×1 reductions before
+the 3×3 and 5×5 convolutions and no pool projection, so widths and cost grow
+from module to module. results.md lists parameters and multiply-adds with the
+accuracy. full: ImageNet with configs/googlenet.py. small: the digits at 96×96.
+"""
+
+
+def get_sweep(variant):
+  description = ('Szegedy et al. 2015 (§4): without 1×1 dimension reductions the Inception '
+                 'modules blow up in width and computation.')
+  if variant == 'small':
+    return {'description': description + ' Small variant: digits at 96×96.',
+            'recipe': 'configs/quickstart.py',
+            'overrides': {'image_size': 96, 'num_epochs': 2.0, 'eval_every_epochs': 1.0,
+                          'log_every_steps': 10},
+            'axes': {'model': ['googlenet', 'googlenet_naive']}}
+  return {'description': description, 'recipe': 'configs/googlenet.py', 'overrides': {},
+          'axes': {'model': ['googlenet', 'googlenet_naive']}}

@@ -1,0 +1,378 @@
+r"""Ablation sweeps: many train.py runs from one sweep file, then a table and plots.
+
+    python sweep.py --sweep=configs/sweeps/plain_vs_residual.py:small --workdir=/tmp/pvr
+    python sweep.py --sweep=configs/sweeps/plain_vs_residual.py --workdir=/ckpt/pvr --dry_run
+    python sweep.py --report --workdir=/tmp/pvr
+
+A sweep file defines `get_sweep(variant)` (variant: the text after ':' in
+--sweep, 'full' without it) returning a dict:
+
+    description  the claim the sweep tests, with its source
+    recipe       the base recipe, e.g. 'configs/resnet20_cifar10.py'
+    overrides    config fields set in every run, e.g. {'num_epochs': 20}
+    axes         {field: [values]}: one run per combination (a product), or
+    runs         {run name: {field: value}}: an explicit list
+    seeds        seeds to repeat every run with (default (0,))
+
+Each run is `python train.py --config=<recipe> --workdir=<workdir>/<run>
+--config.<field>=<value> ...`, the real CLI; --dry_run prints these commands
+instead, one per line, for any cluster scheduler. Runs go one after another.
+A finished run is skipped when the sweep is started again and an unfinished one
+resumes from its checkpoint (train.py's own resume); a failed run is reported
+and the others go on. Ctrl-C stops the current run cleanly (it checkpoints) and
+the sweep with it.
+
+After the runs, and at any time with --report (also while runs are still in
+progress, from their metrics.jsonl), it writes <workdir>/results.md,
+results.csv (one row per run: overrides, parameters, multiply-adds, final and
+best eval accuracy, train time, images/s) and the plots train_loss.png and
+eval_accuracy.png (every run on shared axes).
+"""
+
+import csv
+import importlib.util
+import itertools
+import json
+import os
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags; defined only when run, so that tests can import this file."""
+  flags.DEFINE_string('sweep', None, 'Sweep file, optionally with a variant: '
+                      'configs/sweeps/<name>.py[:small].')
+  flags.DEFINE_string('workdir', None, 'Folder for the sweep: one sub-folder per run, results.',
+                      required=True)
+  flags.DEFINE_bool('dry_run', False, 'Print one train.py command per run instead of running.')
+  flags.DEFINE_bool('report', False, 'Only rebuild results.md, results.csv and the plots from '
+                    '<workdir>/sweep.json and the runs\' metrics.')
+
+REPO = os.path.dirname(os.path.abspath(__file__))
+SWEEP_KEYS = {'description', 'recipe', 'overrides', 'axes', 'runs', 'seeds'}
+STATUS_FILE = 'sweep_status.json'  # in each run's folder, written by this script
+TRAIN_LINES = ('step ', 'eval at ', 'done:', 'stopped by', 'error:', 'warning:')
+
+
+class SweepError(ValueError):
+  """A sweep file or workdir that cannot work; the message says what to change."""
+
+
+# --- Reading a sweep file ---------------------------------------------------------------
+
+
+def load_python_file(path: str, what: str):
+  if not os.path.isfile(path):
+    raise SweepError(f'{what} {path} does not exist: pass a file such as '
+                     'configs/sweeps/plain_vs_residual.py')
+  spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0],
+                                                path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+  except Exception as error:  # a broken file: say which and why, in one line
+    raise SweepError(f'cannot load {what} {path} ({type(error).__name__}: '
+                     f'{" ".join(str(error).split())})') from None
+  return module
+
+
+def format_value(value) -> str:
+  """A config value as ml_collections' command-line flags parse it."""
+  if isinstance(value, (tuple, list)):
+    return '(' + ','.join(format_value(v) for v in value) + ('' if len(value) != 1 else ',') + ')'
+  return str(value)
+
+
+def run_name(overrides: dict) -> str:
+  """A folder name that says what the run changes: model=resnet20,seed=0."""
+  return ','.join(f'{key}={format_value(value)}' for key, value in overrides.items()).replace(
+      '/', '_')
+
+
+def expand(sweep: dict) -> list[dict]:
+  """The sweep's runs: [{'name', 'overrides' (the run's own), 'all_overrides'}]."""
+  if bool(sweep.get('axes')) == bool(sweep.get('runs')):
+    raise SweepError('a sweep defines exactly one of axes (a product) or runs (a list)')
+  if sweep.get('axes'):
+    fields = list(sweep['axes'])
+    variations = [dict(zip(fields, values))
+                  for values in itertools.product(*(sweep['axes'][f] for f in fields))]
+    names = [run_name(v) for v in variations]
+  else:
+    names, variations = list(sweep['runs']), list(sweep['runs'].values())
+  runs = []
+  for seed in sweep.get('seeds', (0,)):
+    for name, variation in zip(names, variations):
+      own = {**variation, 'seed': seed}
+      runs.append({'name': f'{name},seed={seed}', 'overrides': own,
+                   'all_overrides': {**sweep.get('overrides', {}), **own}})
+  return runs
+
+
+def validate(sweep: dict, runs: list[dict]) -> None:
+  """Every overridden field exists in the recipe and every model is registered."""
+  unknown = set(sweep) - SWEEP_KEYS
+  if unknown:
+    raise SweepError(f'unknown sweep keys {sorted(unknown)}: use {sorted(SWEEP_KEYS)}')
+  recipe = load_python_file(os.path.join(REPO, sweep['recipe']), 'recipe').get_config()
+  for run in runs:
+    for field in run['all_overrides']:
+      node = recipe
+      for part in field.split('.'):
+        if part not in node:
+          raise SweepError(f'run {run["name"]}: {sweep["recipe"]} has no config field {field!r}')
+        node = node[part]
+  model_names = {run['all_overrides'].get('model', recipe.model) for run in runs}
+  import models  # Imported here: --dry_run of a valid sweep needs no JAX beyond this check.
+  for name in sorted(model_names):
+    if name not in models.names():
+      raise SweepError(f'model {name!r} of the sweep is not registered: '
+                       '`python -m models list` shows the names')
+
+
+def load_sweep(argument: str) -> tuple[str, dict, list[dict]]:
+  path, _, variant = argument.partition(':')
+  module = load_python_file(path, 'sweep file')
+  if not hasattr(module, 'get_sweep'):
+    raise SweepError(f'sweep file {path} defines no get_sweep(variant) function')
+  sweep = module.get_sweep(variant or 'full')
+  runs = expand(sweep)
+  validate(sweep, runs)
+  name = os.path.splitext(os.path.basename(path))[0] + (f':{variant}' if variant else '')
+  return name, sweep, runs
+
+
+def train_command(sweep: dict, run: dict, workdir: str) -> list[str]:
+  return ([sys.executable, 'train.py', f'--config={sweep["recipe"]}',
+           f'--workdir={os.path.join(workdir, run["name"])}']
+          + [f'--config.{field}={format_value(value)}'
+             for field, value in run['all_overrides'].items()])
+
+
+# --- Running ----------------------------------------------------------------------------
+
+
+def read_status(run_dir: str) -> dict:
+  try:
+    with open(os.path.join(run_dir, STATUS_FILE), encoding='utf-8') as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return {}
+
+
+def write_status(run_dir: str, status: dict) -> None:
+  path = os.path.join(run_dir, STATUS_FILE)
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    json.dump(status, f)
+  os.replace(path + '.tmp', path)
+
+
+def execute(command: list[str], run_dir: str, label: str) -> tuple[int, str]:
+  """Runs one train.py to its end, showing its lines; (exit status, its last line)."""
+  os.makedirs(run_dir, exist_ok=True)
+  last_line = ''
+  with open(os.path.join(run_dir, 'train.log'), 'a', encoding='utf-8') as log:
+    # A session of its own: a terminal's Ctrl-C reaches only this script, which
+    # passes exactly one SIGINT on (a second one would stop train.py at once).
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+      for line in process.stdout:
+        log.write(line)
+        if line.strip():
+          last_line = line.strip()
+        # train.py's own lines; the libraries' start-up chatter stays in train.log.
+        if line.startswith(TRAIN_LINES) or ' parameters | ' in line:
+          print(f'[{label}] {line.rstrip()}', flush=True)
+      process.wait()
+    except KeyboardInterrupt:  # Ctrl-C: let the run checkpoint and stop, then stop too
+      process.send_signal(signal.SIGINT)
+      process.wait()
+      raise
+  return process.returncode, last_line
+
+
+def run_sweep(name: str, sweep: dict, runs: list[dict], workdir: str) -> int:
+  """Runs every unfinished run; the number that failed."""
+  failed = []
+  for index, run in enumerate(runs, 1):
+    run_dir = os.path.join(workdir, run['name'])
+    status = read_status(run_dir)
+    label = f'{index}/{len(runs)} {run["name"]}'
+    if status.get('state') == 'finished':
+      print(f'[{label}] finished earlier: skipped', flush=True)
+      continue
+    print(f'[{label}] {"resuming" if status else "starting"}', flush=True)
+    start = time.time()
+    interrupted = False
+    try:
+      returncode, last_line = execute(train_command(sweep, run, workdir), run_dir, label)
+    except KeyboardInterrupt:
+      interrupted, returncode, last_line = True, 0, 'stopped by Ctrl-C'
+    seconds = status.get('seconds', 0.0) + time.time() - start
+    if returncode == 0 and last_line.startswith('done:'):
+      state = 'finished'
+    elif returncode == 0 or interrupted:
+      state = 'stopped'
+    else:
+      state = 'failed'
+      failed.append(run['name'])
+      print(f'[{label}] failed (exit status {returncode}): {last_line}; '
+            f'see {os.path.join(run_dir, "train.log")}', flush=True)
+    write_status(run_dir, {'state': state, 'seconds': seconds, 'returncode': returncode,
+                           'last_line': last_line})
+    if state == 'stopped':
+      print(f'sweep {name} stopped during {run["name"]}: run the same command again to '
+            'continue', flush=True)
+      raise KeyboardInterrupt
+  return len(failed)
+
+
+# --- Results ----------------------------------------------------------------------------
+
+
+def run_results(run: dict, run_dir: str) -> dict:
+  """One results row from a run's folder (whatever it holds so far)."""
+  import jsonl_writer  # Imported here: it brings clu and TensorFlow, which runs do not need.
+  status = read_status(run_dir)
+  metrics_path = os.path.join(run_dir, 'metrics.jsonl')
+  events = jsonl_writer.read_events(metrics_path) if os.path.exists(metrics_path) else []
+  train = [e for e in events if 'train_loss' in e]
+  evals = [e for e in events if 'eval_accuracy' in e]
+  info = {}
+  if os.path.exists(os.path.join(run_dir, 'run.json')):
+    with open(os.path.join(run_dir, 'run.json'), encoding='utf-8') as f:
+      info = json.load(f)
+  state = status.get('state') or ('running or stopped' if events else 'not started')
+  row = {'run': run['name'], 'status': state, **run['overrides'],
+         'model': info.get('model', run['all_overrides'].get('model', '')),
+         'parameters': info.get('parameters', ''),
+         'multiply_adds': multiply_adds(info) if info else '',
+         'steps': f'{train[-1]["step"] if train else 0}/{info.get("total_steps", "?")}',
+         'final_eval_accuracy': evals[-1]['eval_accuracy'] if evals else '',
+         'best_eval_accuracy': max(e['eval_accuracy'] for e in evals) if evals else '',
+         'final_train_loss': train[-1]['train_loss'] if train else '',
+         'train_minutes': round(status['seconds'] / 60, 2) if 'seconds' in status else '',
+         'images_per_sec': (round(statistics.median(e['images_per_sec'] for e in train
+                                                    if 'images_per_sec' in e), 1)
+                            if any('images_per_sec' in e for e in train) else '')}
+  return {'row': row, 'train': train, 'evals': evals}
+
+
+def multiply_adds(info: dict) -> int:
+  """Forward multiply-adds per image of the run's network, from the model summary."""
+  from models import summary  # Imported here: only reports need the abstract trace.
+  return summary.summarize(info['model'], info['image_size'], info['num_classes'],
+                           info.get('channels')).total_macs
+
+
+def write_report(workdir: str) -> str:
+  """results.md, results.csv, train_loss.png and eval_accuracy.png; returns results.md's path."""
+  try:
+    with open(os.path.join(workdir, 'sweep.json'), encoding='utf-8') as f:
+      plan = json.load(f)
+  except OSError:
+    raise SweepError(f'{workdir} holds no sweep.json: pass the --workdir of a sweep '
+                     '(sweep.py writes sweep.json when it starts)') from None
+  results = [run_results(run, os.path.join(workdir, run['name'])) for run in plan['runs']]
+  rows = [r['row'] for r in results]
+  columns = list(dict.fromkeys(key for row in rows for key in row))
+  with open(os.path.join(workdir, 'results.csv'), 'w', newline='', encoding='utf-8') as f:
+    writer = csv.DictWriter(f, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+  plot(results, plan['name'], workdir)
+
+  def cell(value):
+    if isinstance(value, float):
+      return f'{value:.2%}' if value <= 1 else f'{value:,.1f}'
+    return f'{value:,}' if isinstance(value, int) else str(value)
+
+  shown = [c for c in columns if c not in ('final_train_loss',)]
+  lines = [f'# Sweep {plan["name"]}', '', plan['description'], '',
+           f'Recipe `{plan["recipe"]}`; every run also sets '
+           + (', '.join(f'`{k}={format_value(v)}`' for k, v in plan['overrides'].items())
+              or 'nothing else') + '.', '',
+           '| ' + ' | '.join(c.replace('_', ' ') for c in shown) + ' |',
+           '|' + '---|' * len(shown)]
+  lines += ['| ' + ' | '.join(cell(row.get(c, '')) for c in shown) + ' |' for row in rows]
+  lines += ['', '![train loss](train_loss.png)', '', '![eval accuracy](eval_accuracy.png)',
+            '', f'Rebuild at any time: `python sweep.py --report --workdir={workdir}`', '']
+  path = os.path.join(workdir, 'results.md')
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write('\n'.join(lines))
+  return path
+
+
+def plot(results: list[dict], title: str, workdir: str) -> None:
+  """Train loss and eval accuracy against step, every run on shared axes."""
+  import matplotlib  # Imported here: only reports draw.
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt
+  for name, events_key, metric, label in (
+      ('train_loss.png', 'train', 'train_loss', 'train loss'),
+      ('eval_accuracy.png', 'evals', 'eval_accuracy', 'eval top-1 accuracy')):
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for result in results:
+      events = result[events_key]
+      if events:
+        axes.plot([e['step'] for e in events], [e[metric] for e in events],
+                  marker='o' if len(events) < 30 else None, label=result['row']['run'])
+    axes.set_xlabel('training step')
+    axes.set_ylabel(label)
+    axes.set_title(f'{title}: {label}')
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+      axes.legend(fontsize='small')
+    figure.tight_layout()
+    figure.savefig(os.path.join(workdir, name), dpi=100)
+    plt.close(figure)
+
+
+# --- Command line -----------------------------------------------------------------------
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    if FLAGS.report:
+      print(f'wrote {write_report(FLAGS.workdir)}')
+      return
+    if not FLAGS.sweep:
+      raise SweepError('pass --sweep=configs/sweeps/<name>.py[:small] (or --report)')
+    name, sweep, runs = load_sweep(FLAGS.sweep)
+    if FLAGS.dry_run:
+      for run in runs:
+        print(shlex.join(['python'] + train_command(sweep, run, FLAGS.workdir)[1:]))
+      return
+    os.makedirs(FLAGS.workdir, exist_ok=True)
+    with open(os.path.join(FLAGS.workdir, 'sweep.json'), 'w', encoding='utf-8') as f:
+      json.dump({'name': name, 'description': sweep['description'], 'recipe': sweep['recipe'],
+                 'overrides': sweep.get('overrides', {}), 'runs': runs}, f, indent=1)
+    try:
+      failed = run_sweep(name, sweep, runs, FLAGS.workdir)
+    except KeyboardInterrupt:
+      print(f'wrote {write_report(FLAGS.workdir)}')
+      sys.exit(130)
+    print(f'wrote {write_report(FLAGS.workdir)}')
+    if failed:
+      print(f'error: {failed} of {len(runs)} runs failed; their train.log says why',
+            file=sys.stderr)
+      sys.exit(1)
+  except (SweepError, OSError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
