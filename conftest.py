@@ -7,7 +7,7 @@ subprocesses started by tests (the train.py CLI) inherit the same environment.
 import os
 
 # Two simulated devices exercise the data-parallel code. The other two flags
-# halve XLA's CPU compile time (the registry walk compiles 55 networks' training
+# halve XLA's CPU compile time (the registry walk compiles 60 networks' training
 # steps) at the price of slower generated code, which tests do not notice.
 TEST_XLA_FLAGS = ('--xla_force_host_platform_device_count=2 '
                   '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false')

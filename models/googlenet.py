@@ -56,6 +56,31 @@ kernel holds 9.4 K weights.
 The auxiliary heads need (4a)'s grid to be at least 5×5: inputs of 80 pixels
 or more in training.
 
+`googlenet_naive` is GoogLeNet built from the naive module of Fig. 2a, the
+ablation of §4's argument for dimension reduction: 1×1, 3×3 and 5×5
+convolutions of Table 1's #1×1, #3×3 and #5×5 widths and a 3×3/1 max pool, all
+on the module's input, concatenated; no 3×3/5×5 reductions, no pool projection.
+The pool branch passes all its input channels on, so the width grows module
+after module ("an inevitable increase in the number of outputs from stage to
+stage", §4):
+
+    module     output (naive)    output (Table 1)
+    (3a)       28×28×416         28×28×256     64 + 128 + 32 + 192
+    (3b)       28×28×832         28×28×480
+    (4a)       14×14×1280        14×14×512
+    (4b)       14×14×1728        14×14×512
+    (4c)       14×14×2176        14×14×512
+    (4d)       14×14×2640        14×14×528
+    (4e)       14×14×3344        14×14×832
+    (5a)        7×7×4048          7×7×832
+    (5b)        7×7×4944          7×7×1024
+
+Stem, auxiliary heads (on (4a)'s 1280 and (4d)'s 2640 channels) and classifier
+(4944 → 1000) are GoogLeNet's. At 224 and 1000 classes: 97,526,008 parameters
+without the auxiliary heads, 104,274,376 with them, and 12.57 G multiply-adds,
+14× and 8× GoogLeNet's: the reason the paper reduces before the expensive
+convolutions.
+
 `googlenet_bn` is GoogLeNet with BatchNorm after every convolution (no
 convolution bias, BN epsilon 1e-3) and without the LRN layers that BN makes
 redundant (Ioffe & Szegedy 2015, §4.2.1), as torchvision builds it, but with
@@ -150,6 +175,34 @@ class InceptionModule(nn.Module):
     return jnp.concatenate([branch_1x1, branch_3x3, branch_5x5, branch_pool], axis=-1)
 
 
+class NaiveInceptionModule(nn.Module):
+  """Fig. 2a of the paper: 1×1 | 3×3 | 5×5 | 3×3 max pool, in parallel on the input, concatenated.
+
+  No 1×1 reduction precedes the 3×3 and 5×5 convolutions and no projection
+  follows the pool, so the pool branch passes every input channel on and the
+  module's output is wider than its input (§4: the problem the reductions solve).
+  """
+
+  filters_1x1: int
+  filters_3x3: int
+  filters_5x5: int
+  batch_norm: bool = False
+  kernel_init: Callable = he_normal_fan_in
+  train: bool = False
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    conv = partial(BasicConv, batch_norm=self.batch_norm, kernel_init=self.kernel_init,
+                   train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
+    branch_1x1 = conv(self.filters_1x1, name='branch1x1')(x)
+    branch_3x3 = conv(self.filters_3x3, (3, 3), name='branch3x3')(x)
+    branch_5x5 = conv(self.filters_5x5, (5, 5), name='branch5x5')(x)
+    branch_pool = layers.MaxPool(3, 1, 'SAME', name='pool')(x)
+    return jnp.concatenate([branch_1x1, branch_3x3, branch_5x5, branch_pool], axis=-1)
+
+
 class AuxiliaryClassifier(nn.Module):
   """§5 of the paper: 5×5/3 average pool, 1×1 conv 128, FC 1024, dropout 70 %, linear."""
 
@@ -182,6 +235,7 @@ class GoogLeNet(nn.Module):
   aux_dropout_rate: float = 0.7
   batch_norm: bool = False
   local_response_norm: bool = True
+  dimension_reduction: bool = True  # False: the naive modules of Fig. 2a
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -211,7 +265,12 @@ class GoogLeNet(nn.Module):
       if stage.startswith('pool'):
         x = layers.MaxPool(3, 2, 'SAME', name=stage)(x)
         continue
-      x = InceptionModule(*INCEPTION_WIDTHS[stage], **common, name=f'inception_{stage}')(x)
+      widths = INCEPTION_WIDTHS[stage]
+      if self.dimension_reduction:
+        x = InceptionModule(*widths, **common, name=f'inception_{stage}')(x)
+      else:  # Table 1's #1×1, #3×3 and #5×5 columns; the reductions do not exist
+        x = NaiveInceptionModule(widths[0], widths[2], widths[4], **common,
+                                 name=f'inception_{stage}')(x)
       if stage in ('4a', '4d') and run_aux:
         aux_logits.append(AuxiliaryClassifier(
             self.num_classes, self.aux_dropout_rate, **common,
@@ -227,4 +286,6 @@ class GoogLeNet(nn.Module):
 
 register('googlenet', GoogLeNet, input_size=224, num_classes=1000, test_input_size=80)
 register('googlenet_bn', partial(GoogLeNet, batch_norm=True, local_response_norm=False),
+         input_size=224, num_classes=1000, test_input_size=80)
+register('googlenet_naive', partial(GoogLeNet, dimension_reduction=False),
          input_size=224, num_classes=1000, test_input_size=80)

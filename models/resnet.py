@@ -50,6 +50,9 @@ passes only its shortcut; at evaluation every block is kept (layers.StochasticDe
 1.0 (the default) turns it off. `resnet110_stochastic_depth` is the paper's §4
 CIFAR-10 network: the 110-layer ResNet (54 blocks, identity shortcuts zero-padded
 at the two transitions) with p_L = 0.5; it has resnet110's 1.7 M parameters.
+`resnet20_stochastic_depth` applies the same rule (p_L = 0.5, 9 blocks) to the
+20-layer network of §4.2 of He et al. (resnet20's 269,722 parameters): not a
+network of Huang et al., a small one for stochastic-depth sweeps on a CPU.
 
 `attention` (an optional module class, constructed with dtype and param_dtype)
 reweights the residual branch before the addition: models/senet.py passes its
@@ -299,4 +302,7 @@ for _depth in (20, 56):
                                      shortcut='none'), input_size=32, num_classes=10)
 register('resnet110_stochastic_depth',
          partial(CifarResNet, blocks_per_stage=18, stochastic_depth=0.5),
+         input_size=32, num_classes=10)
+register('resnet20_stochastic_depth',
+         partial(CifarResNet, blocks_per_stage=3, stochastic_depth=0.5),
          input_size=32, num_classes=10)

@@ -15,8 +15,27 @@ FC num_classes. Filters per stage (M = max pool):
 224×224×64 with 3·3·3·64 = 1,728 weights (1,792 with biases), FC6 7·7·512·4096 =
 102,760,448 weights (102,764,544 with biases), 138 M in total.
 
-Layer A-LRN of Table 1 (A with local response normalisation) is left out: the
-paper found that LRN did not help (§4.1).
+`vgg11_lrn` is configuration A-LRN of Table 1: A with local response
+normalisation after the first convolution (conv3-64, LRN, maxpool), with
+AlexNet's constants, as §2.2 prescribes (k=2, n=5, alpha=1e-4, beta=0.75,
+Krizhevsky et al. 2012 §3.3; layers.LocalResponseNorm), applied after the ReLU
+as AlexNet does (the paper does not say). LRN has no parameters: 132,863,336
+like vgg11. The paper left it out of B-E because it did not improve on A
+(§4.1, Table 3: A-LRN top-1/top-5 error 29.7 / 10.5 % vs A's 29.6 / 10.4 %).
+
+`vgg16_one_conv_per_stage` and `vgg16_bn_one_conv_per_stage` are an ablation,
+not a network of the paper: each stage's stack of n 3×3 convolutions becomes
+one (2n+1)×(2n+1) convolution of the same width, with the same receptive field
+(§2.3: two stacked 3×3 layers see 5×5, three see 7×7). For D the stages become
+5×5, 5×5, 7×7, 7×7, 7×7. A 3-conv stage of C channels in and out then holds
+7²C² = 49C² weights instead of 3·3²C² = 27C² (§2.3: "81% more"), and has one
+non-linearity instead of three:
+
+    vgg16_one_conv_per_stage     5×5-64 M 5×5-128 M 7×7-256 M 7×7-512 M 7×7-512 M   144,727,144
+    vgg16_bn_one_conv_per_stage  the same with BatchNorm                            144,730,088
+
+(vgg16: 138,357,544; the convolution weights grow from 14,710,464 to 21,082,816,
+the multiply-adds from 15.47 G to 15.52 G: the large kernels sit on the small grids).
 
 `vgg11_bn` … `vgg19_bn` add BatchNorm (Ioffe & Szegedy 2015) between every
 convolution and its ReLU, a common modern variant that is not in the paper (it
@@ -39,7 +58,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.layers import MaxPool, batch_norm
+from models.layers import LocalResponseNorm, MaxPool, batch_norm
 from models.registry import register
 
 # Table 1: convolutions per stage; every stage has 64, 128, 256, 512, 512 filters.
@@ -53,11 +72,18 @@ CONFIGURATIONS = {
 
 
 class VGG(nn.Module):
-  """A VGG network of Table 1: `convs_per_stage` 3×3 convolutions in each of 5 stages."""
+  """A VGG network of Table 1: `convs_per_stage` 3×3 convolutions in each of 5 stages.
+
+  `local_response_norm` adds A-LRN's LRN after the first convolution;
+  `one_conv_per_stage` replaces each stage's n 3×3 convolutions by one
+  (2n+1)×(2n+1) convolution (the §2.3 ablation, see the module docstring).
+  """
 
   convs_per_stage: Sequence[int]
   num_classes: int = 1000
   batch_norm: bool = False
+  local_response_norm: bool = False
+  one_conv_per_stage: bool = False
   dropout_rate: float = 0.5
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -69,13 +95,19 @@ class VGG(nn.Module):
             'param_dtype': self.param_dtype}
     norm = batch_norm(train, self.dtype, self.param_dtype)
     for stage, (filters, num_convs) in enumerate(zip(STAGE_FILTERS, self.convs_per_stage)):
-      for index in range(num_convs):
+      # n stacked 3×3 convolutions see (2n+1)×(2n+1) pixels; one convolution that
+      # large, padded to keep the size, sees the same (§2.3).
+      kernels = [2 * num_convs + 1] if self.one_conv_per_stage else [3] * num_convs
+      for index, kernel in enumerate(kernels):
         # Names of the paper's Table 1 and the lecture: conv3_2 is stage 3's second conv.
         label = f'{stage + 1}_{index + 1}'
-        x = nn.Conv(filters, (3, 3), padding=1, name=f'conv{label}', **init)(x)
+        x = nn.Conv(filters, (kernel, kernel), padding=kernel // 2, name=f'conv{label}',
+                    **init)(x)
         if self.batch_norm:
           x = norm(name=f'bn{label}')(x)
         x = nn.relu(x)
+        if self.local_response_norm and (stage, index) == (0, 0):
+          x = LocalResponseNorm(name='lrn1')(x)  # A-LRN: after conv1_1 only
       x = MaxPool(2, 2, name=f'pool{stage + 1}')(x)
 
     x = x.reshape((x.shape[0], -1))
@@ -91,3 +123,11 @@ for _depth, _convs in CONFIGURATIONS.items():
 for _depth, _convs in CONFIGURATIONS.items():
   register(f'vgg{_depth}_bn', partial(VGG, convs_per_stage=_convs, batch_norm=True),
            test_input_size=32)
+register('vgg11_lrn', partial(VGG, convs_per_stage=CONFIGURATIONS[11], local_response_norm=True),
+         test_input_size=32)
+register('vgg16_one_conv_per_stage',
+         partial(VGG, convs_per_stage=CONFIGURATIONS[16], one_conv_per_stage=True),
+         test_input_size=32)
+register('vgg16_bn_one_conv_per_stage',
+         partial(VGG, convs_per_stage=CONFIGURATIONS[16], one_conv_per_stage=True,
+                 batch_norm=True), test_input_size=32)

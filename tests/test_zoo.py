@@ -36,6 +36,10 @@ EXACT_PARAMETERS = {
     'vgg13_bn': 133_053_736,
     'vgg16_bn': 138_365_992,
     'vgg19_bn': 143_678_248,
+    'vgg11_lrn': 132_863_336,  # LRN has no parameters: A-LRN equals A
+    'vgg16_one_conv_per_stage': 144_727_144,
+    'vgg16_bn_one_conv_per_stage': 144_730_088,
+    'googlenet_naive': 104_274_376,  # with its auxiliary heads
     'resnet18': 11_689_512,
     'resnet34': 21_797_672,
     'resnet50': 25_557_032,
