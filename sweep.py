@@ -291,10 +291,10 @@ def write_report(workdir: str) -> str:
     writer.writerows(rows)
   plot(results, plan['name'], workdir)
 
-  def cell(value):
+  def cell(column, value):
     if isinstance(value, float):
-      return f'{value:.2%}' if value <= 1 else f'{value:,.1f}'
-    return f'{value:,}' if isinstance(value, int) else str(value)
+      return f'{value:.2%}' if column.endswith('accuracy') else f'{value:,.4g}'
+    return f'{value:,}' if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
   shown = [c for c in columns if c not in ('final_train_loss',)]
   lines = [f'# Sweep {plan["name"]}', '', plan['description'], '',
@@ -303,7 +303,7 @@ def write_report(workdir: str) -> str:
               or 'nothing else') + '.', '',
            '| ' + ' | '.join(c.replace('_', ' ') for c in shown) + ' |',
            '|' + '---|' * len(shown)]
-  lines += ['| ' + ' | '.join(cell(row.get(c, '')) for c in shown) + ' |' for row in rows]
+  lines += ['| ' + ' | '.join(cell(c, row.get(c, '')) for c in shown) + ' |' for row in rows]
   lines += ['', '![train loss](train_loss.png)', '', '![eval accuracy](eval_accuracy.png)',
             '', f'Rebuild at any time: `python sweep.py --report --workdir={workdir}`', '']
   path = os.path.join(workdir, 'results.md')

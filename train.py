@@ -402,6 +402,27 @@ def save_checkpoint(manager, step: int, state, run_info: dict, metrics=None) -> 
                metrics=metrics)
 
 
+def describe_run(config: ml_collections.ConfigDict, num_classes: int) -> dict:
+  """What a checkpoint must match to be resumed: saved with it, checked on restore."""
+  return {'model': config.model, 'num_classes': num_classes, 'image_size': config.image_size,
+          'dataset': config.dataset}
+
+
+def restore_trained_state(config: ml_collections.ConfigDict, workdir: str, num_classes: int,
+                          channels: int) -> TrainState:
+  """The newest checkpoint in `workdir` as a train state, for predictions (the notebook)."""
+  model = create_model(config, num_classes)
+  # The optimiser state's structure, which restoring needs, does not depend on the
+  # schedule's values, only on there being a schedule.
+  tx = create_optimizer(config, optax.constant_schedule(0.0))
+  state = create_train_state(jax.random.key(config.seed), model, config.image_size, channels,
+                             tx, create_mesh())
+  manager = create_checkpoint_manager(workdir, config.keep_checkpoints)
+  if manager.latest_step() is None:
+    raise FileNotFoundError(f'no checkpoint in {manager.directory}: train first')
+  return restore_checkpoint(manager, state, describe_run(config, num_classes))
+
+
 def restore_checkpoint(manager, state, run_info: dict):
   """The newest checkpoint's state, or `state` itself when there is none.
 
@@ -565,8 +586,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   rng = jax.random.key(config.seed)
   init_rng, dropout_rng = jax.random.split(rng)
   state = create_train_state(init_rng, model, config.image_size, source.channels, tx, mesh)
-  run_info = {'model': config.model, 'num_classes': num_classes,
-              'image_size': config.image_size, 'dataset': config.dataset}
+  run_info = describe_run(config, num_classes)
 
   os.makedirs(workdir, exist_ok=True)
   manager = create_checkpoint_manager(workdir, config.keep_checkpoints)
