@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import models  # noqa: F401  (registers every family)
-from models import layers, registry, summary
+from models import registry, summary
 from models.googlenet import INCEPTION_WIDTHS, NaiveInceptionModule
 from models.vgg import CONFIGURATIONS, STAGE_FILTERS
+from tests.test_resnet_family import survival_probabilities
 from tests.test_zoo import concrete_variables
 
 # At the paper's input and classes, weights and biases (auxiliary heads included).
@@ -158,20 +159,6 @@ def test_googlenet_naive_trains_at_a_small_input():
   outputs = jax.eval_shape(lambda v: model.apply(
       v, images, train=True, rngs={'dropout': jax.random.key(1)}), variables)
   assert [logits.shape for logits in outputs] == [(2, 7)] * 3
-
-
-def survival_probabilities(model, image_size=32):
-  found = []
-
-  def record(next_fun, args, kwargs, context):
-    if isinstance(context.module, layers.StochasticDepth) and context.method_name == '__call__':
-      found.append(context.module.survival_probability)
-    return next_fun(*args, **kwargs)
-
-  with nn.intercept_methods(record):
-    jax.eval_shape(lambda: model.init(jax.random.key(0),
-                                      jnp.zeros((1, image_size, image_size, 3)), train=False))
-  return found
 
 
 def test_resnet20_stochastic_depth_decays_linearly_to_one_half():
