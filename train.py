@@ -661,7 +661,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         # Fetched before any checkpoint, so that a non-finite step is caught first.
         fetched = list(zip([s for s, _ in pending], jax.device_get([m for _, m in pending])))
         pending = []
-        skipped_steps += check_finite(fetched, config.on_nonfinite, manager)
+        try:
+          skipped_steps += check_finite(fetched, config.on_nonfinite, manager)
+        except NonFiniteError:
+          for w in writers:  # keep the events logged so far
+            w.flush()
+          raise
         logged.extend(fetched)
       if logged and (step % config.log_every_steps == 0 or step == total_steps):
         finite = [m for _, m in logged if not m['nonfinite']] or [m for _, m in logged]
