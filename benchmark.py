@@ -197,7 +197,8 @@ def available_cores() -> int:
 
 
 def time_batches(batches, num_batches: int, batch_size: int) -> dict:
-  """Images per second, and per CPU-second of this process (every thread), after warm-up."""
+  """Images per second, and per CPU-second of this process (every thread), of any batch
+  iterator (tf.data or the PIL/NumPy reference), after warm-up."""
   for _ in range(2):  # the first batches include filling the shuffle buffer and autotuning
     next(batches)
   wall, cpu = time.perf_counter(), time.process_time()
@@ -262,11 +263,11 @@ def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str
       del batches
       gc.collect()
     results['PIL/NumPy reference, one process (float32 out)'] = (
-        pil_reference.time_in_this_process(reference, num_batches))
+        time_batches(iter(reference), num_batches, batch_size))
     results[f'PIL/NumPy reference, {cores} worker processes (float32 out)'] = (
         pil_reference.time_with_workers(reference, num_batches, cores))
     results['PIL/NumPy reference, one process, not normalised (uint8 out)'] = (
-        pil_reference.time_in_this_process(same_work_reference, num_batches))
+        time_batches(iter(same_work_reference), num_batches, batch_size))
   finally:
     if scratch:
       shutil.rmtree(scratch, ignore_errors=True)

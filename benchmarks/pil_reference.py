@@ -19,6 +19,7 @@ Worker processes make whole batches each, like a torch DataLoader's workers.
 
 import collections
 import io
+import itertools
 import math
 import multiprocessing
 from multiprocessing import shared_memory
@@ -77,6 +78,11 @@ class ReferencePipeline:
     self.std = np.asarray(std, np.float32)
     self.normalize = normalize
 
+  def __iter__(self):
+    """Endless batches made in this process, one image at a time (one core)."""
+    for index in itertools.count():
+      yield self.batch(index)[0]
+
   def batch(self, index: int) -> tuple[np.ndarray, float]:
     """Batch number `index` and the CPU seconds this process spent making it."""
     start = time.process_time()
@@ -109,17 +115,6 @@ def _worker_batch(task: tuple[int, int]) -> tuple[int, float]:
   start = time.process_time()
   _worker_slots[slot][...] = batch
   return slot, cpu_seconds + time.process_time() - start
-
-
-def time_in_this_process(pipeline: ReferencePipeline, num_batches: int) -> dict:
-  """Images per second with one core: the pipeline in this process, one image at a time."""
-  pipeline.batch(0)  # warm-up: imports, allocator
-  wall, cpu = time.perf_counter(), time.process_time()
-  for index in range(1, num_batches + 1):
-    pipeline.batch(index)
-  wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-  images = num_batches * pipeline.batch_size
-  return {'images_per_sec': images / wall, 'images_per_cpu_sec': images / cpu}
 
 
 def time_with_workers(pipeline: ReferencePipeline, num_batches: int, workers: int) -> dict:
