@@ -5,7 +5,7 @@ r"""Speed of the models' train and eval steps, and of the training input pipelin
     python benchmark.py --model=resnet20 --json
     python benchmark.py --input_pipeline [--dataset=imagenet2012 --data_dir=...]
 
-Models: runs train.py's own train and eval steps (imported, not re-implemented)
+Models: runs training/steps.py's train and eval steps (imported, not re-implemented)
 over all local devices on synthetic data made on the devices. No TensorFlow is
 imported on this path, so it runs on a machine that has only JAX. Reports
 compile time, train and eval images per second, model FLOPs utilisation (2 ×
@@ -16,7 +16,7 @@ Input pipeline: times input_pipeline's training batches (decode, random-resized
 crop, flip, batch; the step normalises on the device) and, in the same run, the
 PIL/NumPy reference of benchmarks/pil_reference.py on the same JPEGs. Without
 --dataset it generates an ILSVRC-format dataset of real photographs of
-ImageNet-like size (sample_ilsvrc.py) and reads it through the tfds imagenet2012
+ImageNet-like size (tools/sample_ilsvrc.py) and reads it through the tfds imagenet2012
 builder, as train.py would read ImageNet. "Per core" is images per CPU-second
 the pipeline consumed (all its threads or processes), so pipelines that use
 different numbers of cores compare fairly.
@@ -38,8 +38,8 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from configs import default
 import models
 from models import summary
-import performance_flags
-import train
+from training import optimizers, steps, xla_flags
+from training.configuration import ConfigError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('model', 'resnet50', 'A registered model name, or "all".')
@@ -94,82 +94,95 @@ def synthetic_batch(mesh, batch_size: int, image_size: int, channels: int, num_c
         'mask': jnp.ones((batch_size,), jnp.float32),
     }
 
-  return jax.jit(make, out_shardings=NamedSharding(mesh, P(train.BATCH_AXIS)))(
+  return jax.jit(make, out_shardings=NamedSharding(mesh, P(steps.BATCH_AXIS)))(
       jax.random.key(0))
 
 
 PROFILED_STEPS = 5
 
 
-def time_steps(step, steps: int) -> float:
+def time_steps(step, num_steps: int) -> float:
   """Seconds per call of `step` (which returns something to wait on), after warm-up."""
   for _ in range(2):
     jax.block_until_ready(step())
   start = time.perf_counter()
-  for _ in range(steps):
+  for _ in range(num_steps):
     result = step()
   jax.block_until_ready(result)
-  return (time.perf_counter() - start) / steps
+  return (time.perf_counter() - start) / num_steps
+
+
+class CompiledSteps:
+  """A model's compiled train and eval steps on one synthetic batch, ready to time."""
+
+  def __init__(self, name: str, batch_size: int, image_size: int = 0,
+               half_precision: bool = False):
+    spec = models.spec(name)
+    config = default.get_config()
+    config.model = name
+    config.batch_size = batch_size
+    config.image_size = image_size or spec.input_size
+    config.half_precision = half_precision
+    config.learning_rate = 0.01
+    mesh = steps.create_mesh()
+    if batch_size % jax.device_count():
+      raise ConfigError(f'--batch_size={batch_size} does not divide over '
+                        f'{jax.device_count()} devices')
+    model = steps.create_model(config, spec.num_classes)
+    schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch=1000,
+                                                        total_steps=100_000)
+    self.state = steps.create_train_state(jax.random.key(0), model, config.image_size,
+                                          spec.channels,
+                                          optimizers.create_optimizer(config, schedule), mesh)
+    # Any per-channel constants cost the same as a dataset's mean and std.
+    parallel_train, parallel_eval = steps.compile_steps(mesh, config, schedule,
+                                                        (127.5,) * spec.channels,
+                                                        (64.0,) * spec.channels)
+    self.batch = synthetic_batch(mesh, batch_size, config.image_size, spec.channels,
+                                 spec.num_classes)
+    self.dropout_rng = jax.random.key(1)
+    self.image_size = config.image_size
+    start = time.perf_counter()
+    self.compiled_train = parallel_train.lower(self.state, self.batch, self.dropout_rng).compile()
+    self.compiled_eval = parallel_eval.lower(self.state, self.batch).compile()
+    self.compile_seconds = time.perf_counter() - start
+
+  def train_once(self):
+    """One train step; its metrics, to wait on."""
+    self.state, metrics = self.compiled_train(self.state, self.batch, self.dropout_rng)
+    return metrics
+
+  def eval_once(self):
+    return self.compiled_eval(self.state, self.batch)
 
 
 def benchmark(name: str, batch_size: int, image_size: int, half_precision: bool,
-              steps: int, profile_dir: str = '') -> dict:
-  """Speed of train.py's train and eval steps for model `name`."""
-  spec = models.spec(name)
-  config = default.get_config()
-  config.model = name
-  config.batch_size = batch_size
-  config.image_size = image_size or spec.input_size
-  config.half_precision = half_precision
-  config.learning_rate = 0.01
-  mesh = train.create_mesh()
-  if batch_size % jax.device_count():
-    raise train.ConfigError(f'--batch_size={batch_size} does not divide over '
-                            f'{jax.device_count()} devices')
-  model = train.create_model(config, spec.num_classes)
-  schedule = train.create_learning_rate_schedule(config, steps_per_epoch=1000,
-                                                 total_steps=100_000)
-  state = train.create_train_state(jax.random.key(0), model, config.image_size, spec.channels,
-                                   train.create_optimizer(config, schedule), mesh)
-  # Any per-channel constants cost the same as a dataset's mean and std.
-  parallel_train, parallel_eval = train.compile_steps(mesh, config, schedule,
-                                                      (127.5,) * spec.channels,
-                                                      (64.0,) * spec.channels)
-  batch = synthetic_batch(mesh, batch_size, config.image_size, spec.channels, spec.num_classes)
-  dropout_rng = jax.random.key(1)
-
-  start = time.perf_counter()
-  compiled_train = parallel_train.lower(state, batch, dropout_rng).compile()
-  compiled_eval = parallel_eval.lower(state, batch).compile()
-  compile_seconds = time.perf_counter() - start
-
-  def train_once():
-    nonlocal state
-    state, metrics = compiled_train(state, batch, dropout_rng)
-    return metrics
-
-  train_seconds = time_steps(train_once, steps)
-  eval_seconds = time_steps(lambda: compiled_eval(state, batch), steps)
+              num_steps: int, profile_dir: str = '') -> dict:
+  """Speed of the train and eval steps train.py runs, for model `name`."""
+  compiled = CompiledSteps(name, batch_size, image_size, half_precision)
+  train_seconds = time_steps(compiled.train_once, num_steps)
+  eval_seconds = time_steps(compiled.eval_once, num_steps)
   profile = None
   if profile_dir:
     from benchmarks import profile_summary
-    trace = profile_summary.profile(train_once, PROFILED_STEPS, os.path.join(profile_dir, name))
+    trace = profile_summary.profile(compiled.train_once, PROFILED_STEPS,
+                                    os.path.join(profile_dir, name))
     profile = profile_summary.summarize(trace, steps=PROFILED_STEPS,
-                                        hlo_text=compiled_train.as_text())
+                                        hlo_text=compiled.compiled_train.as_text())
   train_images_per_sec = batch_size / train_seconds
-  macs = summary.summarize(name, config.image_size).total_macs
+  macs = summary.summarize(name, compiled.image_size).total_macs
   peak = device_peak_flops()
   achieved = train_images_per_sec * 2 * macs * 3
   return {
       'model': name,
       'batch_size': batch_size,
-      'image_size': config.image_size,
+      'image_size': compiled.image_size,
       'half_precision': half_precision,
       'devices': jax.device_count(),
       'device_kind': jax.devices()[0].device_kind,
       'train_images_per_sec': train_images_per_sec,
       'eval_images_per_sec': batch_size / eval_seconds,
-      'compile_seconds': compile_seconds,
+      'compile_seconds': compiled.compile_seconds,
       'mfu': achieved / (peak * jax.device_count()) if peak else None,
       'peak_memory_bytes': peak_memory_bytes(),
       'profile': profile,
@@ -220,7 +233,7 @@ def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str
   scratch = None
   try:
     if not dataset:
-      import sample_ilsvrc
+      from tools import sample_ilsvrc
       scratch = tempfile.mkdtemp(prefix='input_pipeline_benchmark_')
       dataset, data_dir, manual_dir = ('imagenet2012', os.path.join(scratch, 'tfds'),
                                        os.path.join(scratch, 'manual'))
@@ -315,7 +328,7 @@ def run_input_pipeline_benchmark() -> None:
 
 def main(argv):
   del argv
-  performance_flags.set_default_xla_flags()  # before JAX starts its backends
+  xla_flags.set_default_xla_flags()  # before JAX starts its backends
   if FLAGS.input_pipeline:
     run_input_pipeline_benchmark()
     return
@@ -338,7 +351,7 @@ def main(argv):
     try:
       result = benchmark(name, batch_size, FLAGS.image_size, FLAGS.half_precision, FLAGS.steps,
                          FLAGS.profile_dir)
-    except train.ConfigError as error:
+    except ConfigError as error:
       print(f'error: {error}', file=sys.stderr)
       sys.exit(2)
     rows.append(table_row(result))

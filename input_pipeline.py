@@ -38,6 +38,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+# tf.data only: TensorFlow must leave every accelerator to JAX.
+tf.config.set_visible_devices([], 'GPU')
+
 IMAGE_FOLDER_PREFIX = 'image_folder:'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 EVAL_CROP_FRACTION = 0.875

@@ -32,7 +32,6 @@ eval_accuracy.png (every run on shared axes).
 import csv
 import importlib.util
 import itertools
-import json
 import os
 import shlex
 import signal
@@ -42,6 +41,8 @@ import sys
 import time
 
 from absl import app, flags
+
+from training import metrics_file, workdir as run_folder
 
 FLAGS = flags.FLAGS
 
@@ -59,7 +60,6 @@ def define_flags() -> None:
 REPO = os.path.dirname(os.path.abspath(__file__))
 SWEEP_KEYS = {'description', 'recipe', 'overrides', 'axes', 'runs', 'seeds'}
 STATUS_FILE = 'sweep_status.json'  # in each run's folder, written by this script
-TRAIN_LINES = ('step ', 'eval at ', 'done:', 'stopped by', 'error:', 'warning:')
 
 
 class SweepError(ValueError):
@@ -161,43 +161,52 @@ def train_command(sweep: dict, run: dict, workdir: str) -> list[str]:
 
 
 def read_status(run_dir: str) -> dict:
-  try:
-    with open(os.path.join(run_dir, STATUS_FILE), encoding='utf-8') as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return {}
+  """What this script recorded of a run: its state and seconds of wall time."""
+  return run_folder.read_json(os.path.join(run_dir, STATUS_FILE))
 
 
-def write_status(run_dir: str, status: dict) -> None:
-  path = os.path.join(run_dir, STATUS_FILE)
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    json.dump(status, f)
-  os.replace(path + '.tmp', path)
+def execute(command: list[str], run_dir: str, label: str) -> int:
+  """Runs one train.py to its end, showing its progress; its exit status.
 
-
-def execute(command: list[str], run_dir: str, label: str) -> tuple[int, str]:
-  """Runs one train.py to its end, showing its lines; (exit status, its last line)."""
+  train.py's stdout (its own progress lines) is shown and logged; its stderr
+  (error lines and the libraries' start-up notices) goes to train.log only.
+  """
   os.makedirs(run_dir, exist_ok=True)
-  last_line = ''
   with open(os.path.join(run_dir, 'train.log'), 'a', encoding='utf-8') as log:
     # A session of its own: a terminal's Ctrl-C reaches only this script, which
     # passes exactly one SIGINT on (a second one would stop train.py at once).
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=log,
+                               text=True, start_new_session=True)
     try:
       for line in process.stdout:
         log.write(line)
-        if line.strip():
-          last_line = line.strip()
-        # train.py's own lines; the libraries' start-up chatter stays in train.log.
-        if line.startswith(TRAIN_LINES) or ' parameters | ' in line:
-          print(f'[{label}] {line.rstrip()}', flush=True)
+        log.flush()
+        print(f'[{label}] {line.rstrip()}', flush=True)
       process.wait()
     except KeyboardInterrupt:  # Ctrl-C: let the run checkpoint and stop, then stop too
       process.send_signal(signal.SIGINT)
       process.wait()
       raise
-  return process.returncode, last_line
+  return process.returncode
+
+
+def last_line(path: str) -> str:
+  """The last non-empty line of a run's train.log: its error line when it failed."""
+  try:
+    with open(path, encoding='utf-8', errors='replace') as f:
+      lines = [line.strip() for line in f if line.strip()]
+  except OSError:
+    return ''
+  return lines[-1] if lines else ''
+
+
+def outcome(returncode: int, interrupted: bool, run_status: dict) -> str:
+  """finished, stopped or failed: from train.py's exit status and its run.json."""
+  if returncode == 0 and run_status.get('status') == 'finished':
+    return 'finished'
+  if returncode == 0 or interrupted:
+    return 'stopped'
+  return 'failed'
 
 
 def run_sweep(name: str, sweep: dict, runs: list[dict], workdir: str) -> int:
@@ -214,21 +223,18 @@ def run_sweep(name: str, sweep: dict, runs: list[dict], workdir: str) -> int:
     start = time.time()
     interrupted = False
     try:
-      returncode, last_line = execute(train_command(sweep, run, workdir), run_dir, label)
+      returncode = execute(train_command(sweep, run, workdir), run_dir, label)
     except KeyboardInterrupt:
-      interrupted, returncode, last_line = True, 0, 'stopped by Ctrl-C'
+      interrupted, returncode = True, 0
     seconds = status.get('seconds', 0.0) + time.time() - start
-    if returncode == 0 and last_line.startswith('done:'):
-      state = 'finished'
-    elif returncode == 0 or interrupted:
-      state = 'stopped'
-    else:
-      state = 'failed'
+    state = outcome(returncode, interrupted, run_folder.read_run_status(run_dir))
+    if state == 'failed':
       failed.append(run['name'])
-      print(f'[{label}] failed (exit status {returncode}): {last_line}; '
+      print(f'[{label}] failed (exit status {returncode}): '
+            f'{last_line(os.path.join(run_dir, "train.log"))}; '
             f'see {os.path.join(run_dir, "train.log")}', flush=True)
-    write_status(run_dir, {'state': state, 'seconds': seconds, 'returncode': returncode,
-                           'last_line': last_line})
+    run_folder.write_json_atomically(os.path.join(run_dir, STATUS_FILE),
+                                  {'state': state, 'seconds': seconds, 'returncode': returncode})
     if state == 'stopped':
       print(f'sweep {name} stopped during {run["name"]}: run the same command again to '
             'continue', flush=True)
@@ -241,17 +247,16 @@ def run_sweep(name: str, sweep: dict, runs: list[dict], workdir: str) -> int:
 
 def run_results(run: dict, run_dir: str) -> dict:
   """One results row from a run's folder (whatever it holds so far)."""
-  import jsonl_writer  # Imported here: it brings clu and TensorFlow, which runs do not need.
   status = read_status(run_dir)
-  metrics_path = os.path.join(run_dir, 'metrics.jsonl')
-  events = jsonl_writer.read_events(metrics_path) if os.path.exists(metrics_path) else []
+  events = metrics_file.read_events(os.path.join(run_dir, metrics_file.FILE_NAME))
   train = [e for e in events if 'train_loss' in e]
   evals = [e for e in events if 'eval_accuracy' in e]
-  info = {}
-  if os.path.exists(os.path.join(run_dir, 'run.json')):
-    with open(os.path.join(run_dir, 'run.json'), encoding='utf-8') as f:
-      info = json.load(f)
-  state = status.get('state') or ('running or stopped' if events else 'not started')
+  info = run_folder.read_run_status(run_dir)
+  # This script's record of the run, else train.py's run.json ('running' may be a
+  # run killed outright), else whether it has logged anything.
+  recorded = status.get('state') or info.get('status')
+  state = (('running or stopped' if recorded == 'running' else recorded)
+           or ('running or stopped' if events else 'not started'))
   row = {'run': run['name'], 'status': state, **run['overrides'],
          'model': info.get('model', run['all_overrides'].get('model', '')),
          'parameters': info.get('parameters', ''),
@@ -276,12 +281,10 @@ def multiply_adds(info: dict) -> int:
 
 def write_report(workdir: str) -> str:
   """results.md, results.csv, train_loss.png and eval_accuracy.png; returns results.md's path."""
-  try:
-    with open(os.path.join(workdir, 'sweep.json'), encoding='utf-8') as f:
-      plan = json.load(f)
-  except OSError:
+  plan = run_folder.read_json(os.path.join(workdir, 'sweep.json'))
+  if not plan:
     raise SweepError(f'{workdir} holds no sweep.json: pass the --workdir of a sweep '
-                     '(sweep.py writes sweep.json when it starts)') from None
+                     '(sweep.py writes sweep.json when it starts)')
   results = [run_results(run, os.path.join(workdir, run['name'])) for run in plan['runs']]
   rows = [r['row'] for r in results]
   columns = list(dict.fromkeys(key for row in rows for key in row))
@@ -355,9 +358,10 @@ def main(argv):
         print(shlex.join(['python'] + train_command(sweep, run, FLAGS.workdir)[1:]))
       return
     os.makedirs(FLAGS.workdir, exist_ok=True)
-    with open(os.path.join(FLAGS.workdir, 'sweep.json'), 'w', encoding='utf-8') as f:
-      json.dump({'name': name, 'description': sweep['description'], 'recipe': sweep['recipe'],
-                 'overrides': sweep.get('overrides', {}), 'runs': runs}, f, indent=1)
+    run_folder.write_json_atomically(
+        os.path.join(FLAGS.workdir, 'sweep.json'),
+        {'name': name, 'description': sweep['description'], 'recipe': sweep['recipe'],
+         'overrides': sweep.get('overrides', {}), 'runs': runs})
     try:
       failed = run_sweep(name, sweep, runs, FLAGS.workdir)
     except KeyboardInterrupt:

@@ -1,67 +1,93 @@
-"""The shared base of every recipe: fields, their meaning and defaults.
+"""The shared base of every recipe: each field declared once, with its meaning and rule.
 
 A recipe file calls `get_config()` from here and changes what its paper did.
 Every field can be overridden on the command line: --config.batch_size=512.
+train.py checks each field against its rule before any work; the list of
+fields, with defaults and allowed values, is printed by
+
+    python -m configs.default
 """
 
-import ml_collections
+from training import optimizers
+from training.configuration import (Field, Rule, at_least_zero, build_config,
+                                    describe_fields, fraction_below_one, increasing_positive,
+                                    one_of, positive, registered_model)
+
+FIELDS = (
+    # Model.
+    Field('model', 'resnet50', 'A name of the registry (`python -m models list`).',
+          registered_model()),
+    Field('num_classes', -1, 'Classifier outputs; -1 takes the number of classes from the '
+          'dataset.', Rule(lambda value, config: value == -1 or value > 0,
+                           'a positive number, or -1 to take it from the dataset')),
+    Field('model_options', {}, 'Constructor arguments of the model beyond num_classes and '
+          'dtype (e.g. zero_init_last_bn for residual networks).', open_ended=True),
+
+    # Data.
+    Field('dataset', 'imagenet2012', "'digits', 'image_folder:<root>', or a tfds dataset name."),
+    Field('data_dir', '', "tfds data_dir; '' = tfds' default (~/tensorflow_datasets)."),
+    Field('manual_dir', '', "Where ILSVRC2012_img_{train,val}.tar are; '' = "
+          '<data_dir>/downloads/manual.'),
+    Field('image_size', 224, 'Side of the square network input, in pixels.',
+          positive('a positive number of pixels')),
+    Field('corrupt_images', 'skip', "Image files that cannot be decoded (image_folder datasets): "
+          "'skip' leaves them out and reports them; 'fail' stops before training, listing them.",
+          one_of('skip', 'fail')),
+
+    # Optimisation.
+    Field('batch_size', 256, 'Global batch: over all devices of all hosts.', positive()),
+    Field('num_epochs', 90.0, 'Length of training in epochs of the training split.',
+          Rule(lambda value, config: config.num_train_steps > 0 or value > 0,
+               'positive (or set num_train_steps)')),
+    Field('num_train_steps', -1, 'Length of training in steps; -1: num_epochs decides.'),
+    Field('learning_rate', 0.1, 'For a batch of 256, scaled linearly with batch_size.',
+          at_least_zero()),
+    Field('lr_schedule', 'cosine', "'cosine', 'step' (÷10 at lr_step_epochs) or 'constant'.",
+          one_of(*optimizers.LR_SCHEDULES)),
+    Field('lr_step_epochs', (30, 60, 80), "Epochs at which the 'step' schedule divides by 10.",
+          increasing_positive('(30, 60, 80)')),
+    Field('warmup_epochs', 0.0, 'Linear warmup to the peak rate (Goyal et al. 2017).',
+          at_least_zero()),
+    Field('momentum', 0.9, 'SGD momentum.', fraction_below_one()),
+    Field('nesterov', False, 'Nesterov momentum.'),
+    Field('weight_decay', 1e-4, 'L2 weight decay of convolution and dense kernels.',
+          at_least_zero()),
+    Field('label_smoothing', 0.0, 'Label smoothing of the cross-entropy targets.',
+          fraction_below_one()),
+    Field('aux_loss_weight', 0.3, "Weight of auxiliary classifiers' losses, for models that "
+          'have them.', at_least_zero()),
+
+    # Numerics and reproducibility.
+    Field('half_precision', False, 'bfloat16 activations; float32 parameters and loss.'),
+    Field('seed', 0, 'Initialisation, shuffling, augmentation and dropout.'),
+    Field('deterministic', False, 'True: bit-identical resumption (tf.data in a fixed order, '
+          "XLA's deterministic GPU kernels); slower input pipeline and, on GPUs, slower "
+          'scatter/reductions.'),
+    Field('on_nonfinite', 'stop', "'stop': a NaN or Inf loss or gradient stops the run (the "
+          "newest good checkpoint stays); 'skip': the update is skipped and counted.",
+          one_of('stop', 'skip')),
+
+    # Several hosts (jax.distributed): from the cluster's environment (Cloud TPU pods,
+    # SLURM, Open MPI) or, where given, from the three fields after it, which must then
+    # be set on every process.
+    Field('distributed', False, "True: initialise JAX's multi-process runtime."),
+    Field('coordinator_address', '', 'host:port of process 0, e.g. 10.0.0.1:1234.'),
+    Field('num_processes', -1, 'Processes of the job; -1: detected.'),
+    Field('process_id', -1, "This process's index; -1: detected."),
+
+    # What the run shows and keeps.
+    Field('log_every_steps', 100, 'Steps between progress lines and metrics.', positive()),
+    Field('eval_every_epochs', 1.0, 'Epochs between evaluations.', positive()),
+    Field('checkpoint_every_steps', 1000, 'Steps between checkpoints (every evaluation '
+          'checkpoints too).', positive()),
+    Field('keep_checkpoints', 3, 'The newest ones kept; the best by eval accuracy is kept as '
+          'well.', positive()),
+)
 
 
-def get_config() -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict()
+def get_config():
+  return build_config(FIELDS)
 
-  # Model: a name of the registry (python -c "import models; print(models.names())").
-  config.model = 'resnet50'
-  # -1: take the number of classes from the dataset.
-  config.num_classes = -1
-  # Constructor arguments of the model beyond num_classes and dtype
-  # (e.g. zero_init_last_bn for residual networks).
-  config.model_options = ml_collections.ConfigDict()
 
-  # Data: 'digits', 'image_folder:<root>', or a tfds dataset name.
-  config.dataset = 'imagenet2012'
-  config.data_dir = ''  # tfds data_dir; '' = tfds' default (~/tensorflow_datasets)
-  config.manual_dir = ''  # where ILSVRC2012_img_{train,val}.tar are; '' = <data_dir>/downloads/manual
-  config.image_size = 224
-  # Image files that cannot be decoded (image_folder datasets): 'skip' leaves them
-  # out and reports them; 'fail' stops before training, listing them.
-  config.corrupt_images = 'skip'
-
-  # Optimisation.
-  config.batch_size = 256  # global: over all devices of all hosts
-  config.num_epochs = 90.0
-  config.num_train_steps = -1  # -1: num_epochs of the training split
-  config.learning_rate = 0.1  # for a batch of 256, scaled linearly with batch_size
-  config.lr_schedule = 'cosine'  # 'cosine', 'step' (÷10 at lr_step_epochs) or 'constant'
-  config.lr_step_epochs = (30, 60, 80)
-  config.warmup_epochs = 0.0
-  config.momentum = 0.9
-  config.nesterov = False
-  config.weight_decay = 1e-4
-  config.label_smoothing = 0.0
-  config.aux_loss_weight = 0.3  # weight of auxiliary classifiers' losses, for models that have them
-
-  # Numerics and reproducibility.
-  config.half_precision = False  # bfloat16 activations, float32 parameters and loss
-  config.seed = 0
-  # True: bit-identical resumption (tf.data in a fixed order, XLA's deterministic
-  # GPU kernels); slower input pipeline and, on GPUs, slower scatter/reductions.
-  config.deterministic = False
-  # 'stop': a NaN or Inf loss or gradient stops the run (the newest good
-  # checkpoint stays); 'skip': the update is skipped and counted.
-  config.on_nonfinite = 'stop'
-
-  # Several hosts (jax.distributed). distributed=True initialises JAX's multi-process
-  # runtime: from the cluster's environment (Cloud TPU pods, SLURM, Open MPI) or, where
-  # given, from the three fields below, which must then be set on every process.
-  config.distributed = False
-  config.coordinator_address = ''  # host:port of process 0, e.g. 10.0.0.1:1234
-  config.num_processes = -1
-  config.process_id = -1
-
-  # What the run shows and keeps.
-  config.log_every_steps = 100
-  config.eval_every_epochs = 1.0
-  config.checkpoint_every_steps = 1000
-  config.keep_checkpoints = 3  # the newest ones; the best by eval accuracy is kept as well
-  return config
+if __name__ == '__main__':
+  print(describe_fields(FIELDS))

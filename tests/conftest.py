@@ -1,59 +1,44 @@
-"""Fixtures: generated datasets the tests share (no test downloads anything)."""
+"""pytest set-up shared by every test: two simulated CPU devices, quiet TensorFlow,
+and the generated datasets the tests share (no test downloads anything).
+
+XLA reads XLA_FLAGS when JAX starts, so the environment is set here, before any
+test imports JAX; subprocesses started by tests (the train.py CLI) inherit it.
+"""
 
 import os
 
-import numpy as np
-import pytest
-import tensorflow_datasets as tfds
+# Two simulated devices exercise the data-parallel code. The other two flags
+# halve XLA's CPU compile time (the registry walk compiles every network's training
+# step) at the price of slower generated code, which tests do not notice.
+TEST_XLA_FLAGS = ('--xla_force_host_platform_device_count=2 '
+                  '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false')
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + TEST_XLA_FLAGS).strip()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
-import sample_ilsvrc
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
-ILSVRC_CLASSES, ILSVRC_TRAIN_PER_CLASS, ILSVRC_VAL = 4, 12, 14
+from tests import helpers  # noqa: E402
+from tools import sample_ilsvrc  # noqa: E402
 
 
 @pytest.fixture(scope='session')
 def ilsvrc_manual_dir(tmp_path_factory):
   """ILSVRC2012_img_{train,val}.tar in the real archives' layout, of real photographs."""
   manual_dir = str(tmp_path_factory.mktemp('ilsvrc_manual'))
-  sample_ilsvrc.write_manual_dir(manual_dir, ILSVRC_CLASSES, ILSVRC_TRAIN_PER_CLASS, ILSVRC_VAL)
+  sample_ilsvrc.write_manual_dir(manual_dir, helpers.ILSVRC_CLASSES,
+                                 helpers.ILSVRC_TRAIN_PER_CLASS, helpers.ILSVRC_VAL)
   return manual_dir
 
 
 @pytest.fixture(scope='session')
 def imagenet_data_dir(tmp_path_factory, ilsvrc_manual_dir):
   """A tfds data_dir with imagenet2012 prepared by the real builder from the tars."""
-  import input_pipeline
+  import input_pipeline  # TensorFlow: after the environment above
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   input_pipeline.load_source('imagenet2012', data_dir, ilsvrc_manual_dir)
   return data_dir
-
-
-def write_mock_metadata(data_dir: str, name: str, split_sizes: dict[str, int]) -> None:
-  """dataset_info.json for tfds.testing.mock_data, with the split sizes given."""
-  builder = tfds.builder(name, data_dir=data_dir)
-  builder.info.set_splits(tfds.core.SplitDict([
-      tfds.core.SplitInfo(name=split, shard_lengths=[size], num_bytes=0)
-      for split, size in split_sizes.items()]))
-  os.makedirs(builder.data_dir, exist_ok=True)
-  builder.info.write_to_directory(builder.data_dir)
-
-
-def write_image_folder(root: str, classes=('cat', 'dog'), per_class: int = 5,
-                       corrupt: tuple[str, ...] = ()) -> None:
-  """<root>/{train,validation}/<class>/<n>.jpg of real photo crops; `corrupt` paths get garbage."""
-  photos = sample_ilsvrc.sample_photographs(2 * len(classes) * per_class)
-  index = 0
-  for split in ('train', 'validation'):
-    for name in classes:
-      os.makedirs(os.path.join(root, split, name), exist_ok=True)
-      for i in range(per_class):
-        with open(os.path.join(root, split, name, f'{i}.jpg'), 'wb') as f:
-          f.write(photos[index])
-        index += 1
-  for relative in corrupt:
-    path = os.path.join(root, relative)
-    with open(path, 'wb') as f:
-      f.write(photos[0][:200])  # a truncated JPEG: header only
 
 
 @pytest.fixture

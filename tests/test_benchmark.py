@@ -6,7 +6,10 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import pytest
+
+from tests.helpers import REPO
+
 KEYS = {'model', 'batch_size', 'image_size', 'train_images_per_sec', 'eval_images_per_sec',
         'compile_seconds', 'mfu'}
 

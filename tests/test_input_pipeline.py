@@ -10,8 +10,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import input_pipeline
-from tests.conftest import (ILSVRC_CLASSES, ILSVRC_TRAIN_PER_CLASS, ILSVRC_VAL,
-                            write_image_folder, write_mock_metadata)
+from tests.helpers import (ILSVRC_CLASSES, ILSVRC_TRAIN_PER_CLASS, ILSVRC_VAL,
+                           write_image_folder, write_mock_metadata)
 
 
 def test_digits_are_real_images_with_a_fixed_split():

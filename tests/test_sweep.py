@@ -10,8 +10,7 @@ import time
 import pytest
 
 import sweep
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO
 SHIPPED = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, 'configs', 'sweeps'))
                  if f.endswith('.py'))
 
@@ -40,6 +39,8 @@ def is_png(path):
     return f.read(8) == b'\x89PNG\r\n\x1a\n' and os.path.getsize(path) > 10_000
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_sweep_runs_reports_survives_a_failure_and_skips_finished_runs(tmp_path):
   sweep_file = write_sweep_file(
       tmp_path, {'small_lr': {'learning_rate': 0.2}, 'bad_batch': {'batch_size': 33}},
@@ -65,6 +66,8 @@ def test_a_sweep_runs_reports_survives_a_failure_and_skips_finished_runs(tmp_pat
   assert again.returncode == 1
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_report_of_a_sweep_in_progress_and_a_clean_stop(tmp_path):
   sweep_file = write_sweep_file(
       tmp_path, {'short': {'num_train_steps': 20}, 'long': {'num_train_steps': 100_000}},
@@ -104,6 +107,7 @@ def test_shipped_sweeps_expand_to_valid_runs(name):
       assert 'dataset' not in definition.get('overrides', {})
 
 
+@pytest.mark.e2e
 def test_dry_run_prints_one_train_command_per_run(tmp_path):
   result = run_sweep('--sweep=configs/sweeps/plain_vs_residual.py', f'--workdir={tmp_path}',
                      '--dry_run')
@@ -115,6 +119,7 @@ def test_dry_run_prints_one_train_command_per_run(tmp_path):
   assert not os.listdir(tmp_path)  # a dry run writes nothing
 
 
+@pytest.mark.e2e
 def test_a_bad_sweep_file_is_one_line(tmp_path):
   path = tmp_path / 'typo.py'
   path.write_text('def get_sweep(variant):\n  return {"description": "x", '
@@ -123,3 +128,46 @@ def test_a_bad_sweep_file_is_one_line(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
       "error: run modle=resnet20,seed=0: configs/quickstart.py has no config field 'modle'")
+
+
+# train.py with its progress lines reworded; '--stop_at_step_5' makes it stop as a
+# SIGTERM would, after step 5.
+REWORDED_TRAIN = """
+import runpy, sys
+from training import preemption, progress
+progress.Console.finished = lambda self, *args: self.print('ALL DONE (reworded)')
+progress.Console.stopped = lambda self, *args: self.print('HALTED (reworded)')
+progress.Console.step = lambda self, step, *args: self.print(f'at {step} (reworded)')
+if '--stop_at_step_5' in sys.argv:
+  sys.argv.remove('--stop_at_step_5')
+  def reached(self, step):
+    self.cause = 'SIGTERM' if step >= 5 else None
+    return self.cause is not None
+  preemption.Preemption.reached = reached
+sys.argv = ['train.py'] + sys.argv[1:]
+runpy.run_path('train.py', run_name='__main__')
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_outcomes_come_from_run_json_whatever_train_py_prints(tmp_path, monkeypatch, capsys):
+  real_command = sweep.train_command
+
+  def reworded_command(definition, run, workdir):
+    command = real_command(definition, run, workdir)  # [python, train.py, flags...]
+    stop = ['--stop_at_step_5'] if run['name'].startswith('stopped') else []
+    return [sys.executable, '-c', REWORDED_TRAIN, *command[2:], *stop]
+
+  monkeypatch.setattr(sweep, 'train_command', reworded_command)
+  definition = {'description': 'Reworded progress lines.', 'recipe': 'configs/quickstart.py',
+                'overrides': {'num_train_steps': 10, 'log_every_steps': 5},
+                'runs': {'finished': {}, 'failed': {'batch_size': 33}, 'stopped': {}}}
+  runs = sweep.expand(definition)
+  with pytest.raises(KeyboardInterrupt):  # a stopped run stops the sweep
+    sweep.run_sweep('reworded', definition, runs, str(tmp_path))
+  out = capsys.readouterr().out
+  assert 'ALL DONE (reworded)' in out and 'HALTED (reworded)' in out and 'at 5 (reworded)' in out
+  states = {run['name']: sweep.read_status(str(tmp_path / run['name']))['state'] for run in runs}
+  assert states == {'finished,seed=0': 'finished', 'failed,seed=0': 'failed',
+                    'stopped,seed=0': 'stopped'}

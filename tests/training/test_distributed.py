@@ -16,10 +16,8 @@ import textwrap
 import pytest
 
 from configs import default
-import distributed
-import jsonl_writer
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO
+from training import distributed, metrics_file
 # A hung collective or a missing peer ends in JAX's own abort after its
 # heartbeat timeout (100 s); this bounds the wait should that fail too.
 TIMEOUT_S = 300
@@ -85,7 +83,7 @@ def test_two_processes_train_as_one_job(tmp_path):
               if line.startswith(('error', 'Traceback'))], other.stderr[-3000:]
 
   # Metrics from process 0 only: one train event per step and the final eval, once each.
-  events = jsonl_writer.read_events(str(tmp_path / 'metrics.jsonl'))
+  events = metrics_file.read_events(str(tmp_path / 'metrics.jsonl'))
   assert [e['step'] for e in events if 'train_loss' in e] == list(range(1, STEPS + 1))
   assert [e['step'] for e in events if 'eval_accuracy' in e] == [STEPS]
   assert len(os.listdir(tmp_path / 'tensorboard')) == 1
@@ -113,7 +111,7 @@ DIVERGING_REPLICAS = textwrap.dedent('''
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
     import numpy as np
     from configs import default
-    import distributed
+    from training import distributed
 
     config = default.get_config()
     config.coordinator_address = sys.argv[1]
@@ -203,7 +201,7 @@ def test_taken_coordinator_port_is_an_error():
         import sys
         sys.path.insert(0, {REPO!r})
         from configs import default
-        import distributed
+        from training import distributed
         config = default.get_config()
         config.update(dict(coordinator_address='127.0.0.1:{taken.getsockname()[1]}',
                            num_processes=2, process_id=0))

@@ -9,42 +9,11 @@ import pytest
 
 from benchmarks import profile_summary
 import benchmark
-from configs import default
-import models
-import train
-
-
-def compiled_train_step(name: str, batch_size: int):
-  """train.py's compiled train step on synthetic data, built as benchmark.benchmark builds it."""
-  spec = models.spec(name)
-  config = default.get_config()
-  config.model = name
-  config.batch_size = batch_size
-  config.image_size = spec.input_size
-  config.learning_rate = 0.01
-  mesh = train.create_mesh()
-  model = train.create_model(config, spec.num_classes)
-  schedule = train.create_learning_rate_schedule(config, steps_per_epoch=1000,
-                                                 total_steps=100_000)
-  state = train.create_train_state(jax.random.key(0), model, config.image_size, spec.channels,
-                                   train.create_optimizer(config, schedule), mesh)
-  parallel_train, _ = train.compile_steps(mesh, config, schedule, (127.5,) * spec.channels,
-                                          (64.0,) * spec.channels)
-  batch = benchmark.synthetic_batch(mesh, batch_size, config.image_size, spec.channels,
-                                    spec.num_classes)
-  dropout_rng = jax.random.key(1)
-  compiled = parallel_train.lower(state, batch, dropout_rng).compile()
-
-  def train_once():
-    nonlocal state
-    state, metrics = compiled(state, batch, dropout_rng)
-    return metrics
-
-  return compiled, train_once
 
 
 def test_resnet20_train_step_profile_on_cpu(tmp_path):
-  compiled, train_once = compiled_train_step('resnet20', batch_size=8)
+  steps = benchmark.CompiledSteps('resnet20', batch_size=8)
+  compiled, train_once = steps.compiled_train, steps.train_once
   jax.block_until_ready(train_once())  # the first run's one-off costs stay out of the trace
   trace = profile_summary.profile(train_once, steps=2, logdir=str(tmp_path))
   assert trace.endswith('perfetto_trace.json.gz')

@@ -11,9 +11,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-import jsonl_writer
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO
+from training import metrics_file
 QUICK = ['--config=configs/quickstart.py', '--config.log_every_steps=5']
 
 
@@ -39,7 +38,7 @@ def wait_for_line(process, prefix: str) -> str:
 
 
 def train_events(workdir):
-  return [e for e in jsonl_writer.read_events(str(workdir / 'metrics.jsonl')) if 'train_loss' in e]
+  return [e for e in metrics_file.read_events(str(workdir / 'metrics.jsonl')) if 'train_loss' in e]
 
 
 def final_params(workdir, step):
@@ -84,7 +83,7 @@ def test_an_interrupted_deterministic_run_ends_as_an_uninterrupted_one(tmp_path)
   assert [e['step'] for e in got] == [e['step'] for e in expected] == list(range(5, 101, 5))
   assert [e['learning_rate'] for e in got] == pytest.approx(
       [e['learning_rate'] for e in expected], rel=1e-6)
-  evals = lambda d: [e for e in jsonl_writer.read_events(str(d / 'metrics.jsonl'))
+  evals = lambda d: [e for e in metrics_file.read_events(str(d / 'metrics.jsonl'))
                      if 'eval_accuracy' in e]
   assert [e['step'] for e in evals(interrupted)] == [e['step'] for e in evals(whole)]
   for a, b in zip(evals(interrupted), evals(whole)):

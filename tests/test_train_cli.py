@@ -1,20 +1,11 @@
 """train.py as a user runs it: the quickstart recipe, and one-line answers to mistakes."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-import jsonl_writer
-from tests.conftest import write_image_folder
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_train(*args, workdir):
-  return subprocess.run([sys.executable, 'train.py', f'--workdir={workdir}', *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=600)
+from tests.helpers import QUICKSTART as QUICK, run_train, write_image_folder
+from training import metrics_file
 
 
 def test_quickstart_reaches_97_percent(tmp_path):
@@ -22,7 +13,7 @@ def test_quickstart_reaches_97_percent(tmp_path):
   result = run_train('--config=configs/quickstart.py', workdir=tmp_path)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'done: 1320 steps' in result.stdout
-  evals = [e for e in jsonl_writer.read_events(str(tmp_path / 'metrics.jsonl'))
+  evals = [e for e in metrics_file.read_events(str(tmp_path / 'metrics.jsonl'))
            if 'eval_accuracy' in e]
   assert evals[-1]['step'] == 1320
   assert evals[-1]['eval_accuracy'] >= 0.97
@@ -45,7 +36,6 @@ def write_folder_with_a_corrupt_image(tmp_path):
   return tmp_path / 'images'
 
 
-QUICK = '--config=configs/quickstart.py'
 # (arguments, given tmp_path; the one error line's expected content)
 BAD_INPUTS = {
     'misspelt field': (lambda t: [QUICK, '--config.batch_sise=32'],

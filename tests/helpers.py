@@ -1,0 +1,56 @@
+"""Plain helpers the tests share (fixtures live in conftest.py)."""
+
+import os
+import subprocess
+import sys
+
+from tools import sample_ilsvrc
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICKSTART = '--config=configs/quickstart.py'
+ILSVRC_CLASSES, ILSVRC_TRAIN_PER_CLASS, ILSVRC_VAL = 4, 12, 14
+
+
+def run_train(*args, workdir, timeout=600):
+  """`python train.py --workdir=<workdir> <args>` from the repository, output captured."""
+  return subprocess.run([sys.executable, 'train.py', f'--workdir={workdir}', *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def write_mock_metadata(data_dir: str, name: str, split_sizes: dict[str, int]) -> None:
+  """dataset_info.json for tfds.testing.mock_data, with the split sizes given."""
+  import tensorflow_datasets as tfds
+  builder = tfds.builder(name, data_dir=data_dir)
+  builder.info.set_splits(tfds.core.SplitDict([
+      tfds.core.SplitInfo(name=split, shard_lengths=[size], num_bytes=0)
+      for split, size in split_sizes.items()]))
+  os.makedirs(builder.data_dir, exist_ok=True)
+  builder.info.write_to_directory(builder.data_dir)
+
+
+def write_image_folder(root: str, classes=('cat', 'dog'), per_class: int = 5,
+                       corrupt: tuple[str, ...] = ()) -> None:
+  """<root>/{train,validation}/<class>/<n>.jpg of real photo crops; `corrupt` paths get garbage."""
+  photos = sample_ilsvrc.sample_photographs(2 * len(classes) * per_class)
+  index = 0
+  for split in ('train', 'validation'):
+    for name in classes:
+      os.makedirs(os.path.join(root, split, name), exist_ok=True)
+      for i in range(per_class):
+        with open(os.path.join(root, split, name, f'{i}.jpg'), 'wb') as f:
+          f.write(photos[index])
+        index += 1
+  for relative in corrupt:
+    path = os.path.join(root, relative)
+    with open(path, 'wb') as f:
+      f.write(photos[0][:200])  # a truncated JPEG: header only
+
+
+def small_config(**overrides):
+  """The quickstart recipe (LeNet-5 on the embedded digits), 20 steps, logging every 5."""
+  from configs import quickstart
+  config = quickstart.get_config()
+  config.update(dict(num_train_steps=20, batch_size=32, log_every_steps=5,
+                     eval_every_epochs=100.0, checkpoint_every_steps=10, keep_checkpoints=5))
+  config.update(overrides)
+  return config

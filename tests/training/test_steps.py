@@ -1,0 +1,42 @@
+"""training/steps.py: no TensorFlow on its import path, and exact evaluation."""
+
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import input_pipeline
+from tests.helpers import REPO, small_config
+from training import optimizers, steps
+
+
+def test_the_steps_module_imports_no_tensorflow():
+  code = 'import sys; from training import steps; assert "tensorflow" not in sys.modules'
+  completed = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                             text=True, timeout=120)
+  assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def test_evaluation_is_exact_with_a_partial_last_batch():
+  config = small_config()
+  source = input_pipeline.load_source('digits')
+  mesh = steps.create_mesh()
+  model = steps.create_model(config, 10)
+  schedule = optimizers.create_learning_rate_schedule(config, 44, 100)
+  state = steps.create_train_state(jax.random.key(3), model, 32, 1,
+                                   optimizers.create_optimizer(config, schedule), mesh)
+  _, parallel_eval = steps.compile_steps(mesh, config, schedule, source.mean, source.std)
+  # 360 examples in batches of 34 (17 per device): the last batch has 20 real ones.
+  metrics = steps.evaluate(parallel_eval, state, input_pipeline.eval_batches(source, 34, 32),
+                           mesh)
+
+  batches = list(input_pipeline.eval_batches(source, 360, 32))
+  images, labels = batches[0]['image'], batches[0]['label']
+  logits = model.apply({'params': state.params},
+                       steps.normalize_images(images, source.mean, source.std), train=False)
+  expected_accuracy = float(np.mean(np.argmax(logits, -1) == labels))
+  expected_loss = float(np.mean(steps.cross_entropy(logits, labels)))
+  assert metrics['eval_accuracy'] == pytest.approx(expected_accuracy, abs=1e-9)
+  assert metrics['eval_loss'] == pytest.approx(expected_loss, rel=1e-5)

@@ -1,0 +1,15 @@
+"""The training machinery under train.py, one concept per module.
+
+configuration   config fields' rules, validation, the field list, unknown fields
+optimizers      learning-rate schedules and optimisers from the config
+steps           TrainState, losses, the data-parallel train and eval steps (no TensorFlow)
+checkpoints     orbax manager, save, restore, restore_trained_state
+workdir         the run folder: writable check, run.json (the run's status)
+metric_writers  metrics.jsonl as a clu writer, beside TensorBoard
+metrics_file    reading metrics.jsonl (standard library only)
+step_metrics    device metrics fetched at log time, the non-finite check, log summaries
+progress        the console lines, throughput and ETA
+preemption      SIGTERM/SIGINT as a clean stop after the current step
+distributed     jax.distributed set-up and the replica agreement check
+xla_flags       default XLA flags, set before JAX starts
+"""

@@ -1,0 +1,99 @@
+"""Orbax checkpoints of the train state: manager, save, restore.
+
+Each checkpoint holds the TrainState ('state') and what the run trains
+('run': model, classes, image size, dataset), checked on restore so that a
+workdir is never resumed by another run. Checkpoints are <workdir>/checkpoints/<step>.
+"""
+
+import os
+
+import jax
+import ml_collections
+import optax
+import orbax.checkpoint as ocp
+
+from training import optimizers, steps
+from training.configuration import ConfigError
+from training.workdir import WorkdirError
+
+
+def create_checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+  """Keeps the newest `keep` checkpoints plus the one with the best eval accuracy."""
+  policy = ocp.checkpoint_managers.AnyPreservationPolicy([
+      ocp.checkpoint_managers.LatestN(n=keep),
+      ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m['eval_accuracy'], n=1,
+                                    keep_checkpoints_without_metrics=False),
+  ])
+  return ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), 'checkpoints'),
+      # Synchronous saves: an asynchronous one finishes with a cross-device barrier
+      # in a background thread, which on multi-device CPU can interleave with the
+      # train step's all-reduce and deadlock both.
+      options=ocp.CheckpointManagerOptions(preservation_policy=policy, create=True,
+                                           enable_async_checkpointing=False),
+      item_names=('state', 'run'))
+
+
+def save_checkpoint(manager, step: int, state, run_info: dict, metrics=None) -> None:
+  """Saves `state` as step `step` (once); `metrics` rank it for keeping the best.
+
+  A failed write (full disk, lost permissions) is a WorkdirError that names the
+  newest complete checkpoint, which stays as it was.
+  """
+  if manager.latest_step() == step:
+    return
+  try:
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                               run=ocp.args.JsonSave(run_info)),
+                 metrics=metrics)
+  except OSError as error:
+    raise WorkdirError(
+        f'cannot write the checkpoint of step {step} in {manager.directory} '
+        f'({error.strerror or error}): free some space or fix the permissions and run again; '
+        f'the newest complete checkpoint is {describe_latest(manager)}') from error
+
+
+def describe_run(config: ml_collections.ConfigDict, num_classes: int) -> dict:
+  """What a checkpoint must match to be resumed: saved with it, checked on restore."""
+  return {'model': config.model, 'num_classes': num_classes, 'image_size': config.image_size,
+          'dataset': config.dataset}
+
+
+def restore_trained_state(config: ml_collections.ConfigDict, workdir: str, num_classes: int,
+                          channels: int) -> steps.TrainState:
+  """The newest checkpoint in `workdir` as a train state, for predictions (the notebook)."""
+  model = steps.create_model(config, num_classes)
+  # The optimiser state's structure, which restoring needs, does not depend on the
+  # schedule's values, only on there being a schedule.
+  tx = optimizers.create_optimizer(config, optax.constant_schedule(0.0))
+  state = steps.create_train_state(jax.random.key(config.seed), model, config.image_size,
+                                   channels, tx, steps.create_mesh())
+  manager = create_checkpoint_manager(workdir, config.keep_checkpoints)
+  if manager.latest_step() is None:
+    raise FileNotFoundError(f'no checkpoint in {manager.directory}: train first')
+  return restore_checkpoint(manager, state, describe_run(config, num_classes))
+
+
+def restore_checkpoint(manager, state, run_info: dict):
+  """The newest checkpoint's state, or `state` itself when there is none.
+
+  Refuses a checkpoint of another model or class count: that workdir belongs
+  to another run.
+  """
+  step = manager.latest_step()
+  if step is None:
+    return state
+  saved_info = manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))['run']
+  for key in ('model', 'num_classes', 'image_size'):
+    if saved_info.get(key) != run_info[key]:
+      raise ConfigError(
+          f'{manager.directory} holds a checkpoint with {key}={saved_info.get(key)!r}, this '
+          f'run has {key}={run_info[key]!r}: use another --workdir to start fresh')
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+  return restored['state']
+
+
+def describe_latest(manager) -> str:
+  step = manager.latest_step()
+  return f'step {step}' if step is not None else 'none (no checkpoint yet)'

@@ -1,0 +1,241 @@
+"""The data-parallel train and eval steps, and what they need: no TensorFlow here.
+
+TrainState carries parameters, optimiser state and BatchNorm statistics;
+`compile_steps` turns `train_step` and `eval_step` into jitted programs over a
+one-axis device mesh (`jax.shard_map`, gradients and statistics averaged by
+`pmean`). The input pipeline's uint8 batches are normalised on the device.
+train.py, benchmark.py, the notebook and the tests use these public names.
+"""
+
+import collections
+import functools
+from typing import Any, Iterable, Iterator
+
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import ml_collections
+import numpy as np
+import optax
+
+import models
+from training.configuration import ConfigError
+
+BATCH_AXIS = 'batch'
+
+
+def create_model(config: ml_collections.ConfigDict, num_classes: int):
+  """The registry model of config.model; bfloat16 activations under half_precision."""
+  dtype = jnp.bfloat16 if config.half_precision else jnp.float32
+  options = config.model_options.to_dict()
+  try:
+    return models.create(config.model, num_classes=num_classes, dtype=dtype, **options)
+  except TypeError as error:  # an option the model's constructor does not take
+    raise ConfigError(f'config.model_options={options} does not fit {config.model} '
+                      f'({error}): remove the option or pick a model that has it') from None
+
+
+class TrainState(train_state.TrainState):
+  """Parameters, optimiser state and step, plus BatchNorm's running statistics."""
+
+  batch_stats: Any = None
+
+
+def create_train_state(rng, model, image_size: int, channels: int,
+                       tx: optax.GradientTransformation, mesh: Mesh) -> TrainState:
+  """Initialises the model and optimiser, replicated on every device of the mesh."""
+
+  def init():
+    variables = model.init(rng, jnp.zeros((1, image_size, image_size, channels), jnp.float32),
+                           train=False)
+    return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
+                             batch_stats=variables.get('batch_stats', {}))
+
+  return jax.jit(init, out_shardings=NamedSharding(mesh, P()))()
+
+
+def check_input_size(model, config: ml_collections.ConfigDict, channels: int) -> None:
+  """Stops, in one line, an image size the network cannot take (shapes only, no compute)."""
+  rng = jax.random.key(0)
+  images = jax.ShapeDtypeStruct((1, config.image_size, config.image_size, channels), jnp.float32)
+  try:  # train mode: auxiliary classifiers (GoogLeNet, Inception) need the largest inputs
+    jax.eval_shape(lambda x: model.init({'params': rng, 'dropout': rng}, x, train=True), images)
+  except (TypeError, ValueError, ZeroDivisionError) as error:
+    reason = ' '.join(str(error).split())[:160]
+    spec = models.spec(config.model)
+    raise ConfigError(
+        f'config.image_size={config.image_size} is too small for {config.model} ({reason}): '
+        f'use a larger one, such as its paper\'s {spec.input_size}') from None
+
+
+def count_parameters(params) -> int:
+  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
+
+
+def split_outputs(outputs):
+  """Main logits and auxiliary-classifier logits (GoogLeNet-style models return a tuple)."""
+  if isinstance(outputs, (tuple, list)):
+    return outputs[0], tuple(outputs[1:])
+  return outputs, ()
+
+
+def cross_entropy(logits, labels, label_smoothing: float = 0.0):
+  """Per-example softmax cross-entropy in float32, with optional label smoothing."""
+  targets = jax.nn.one_hot(labels, logits.shape[-1])
+  if label_smoothing:
+    targets = optax.smooth_labels(targets, label_smoothing)
+  return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
+
+
+def top_k_correct(logits, labels, k: int):
+  """1.0 where the label is among the k highest logits."""
+  k = min(k, logits.shape[-1])
+  _, top = jax.lax.top_k(logits, k)
+  return jnp.any(top == labels[:, None], axis=-1).astype(jnp.float32)
+
+
+def normalize_images(images, mean, std):
+  """The input pipeline's uint8 pixels as float32, standardised per channel.
+
+  This runs on the accelerator, at the start of each step, rather than in
+  tf.data: normalising on the host halved the pipeline's images per CPU-second
+  (BENCHMARKS.md), and uint8 batches are a quarter of the bytes to transfer.
+  """
+  return (images.astype(jnp.float32) - jnp.asarray(mean, jnp.float32)) / jnp.asarray(
+      std, jnp.float32)
+
+
+def all_finite(tree) -> jax.Array:
+  """Whether every element of every array in `tree` is finite."""
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label_smoothing: float,
+               aux_loss_weight: float, image_mean, image_std):
+  """One SGD step on this device's share of the batch (runs under shard_map)."""
+  device_index = jax.lax.axis_index(BATCH_AXIS)
+  dropout_rng = jax.random.fold_in(jax.random.fold_in(dropout_rng, state.step), device_index)
+
+  images = normalize_images(batch['image'], image_mean, image_std)
+
+  def loss_fn(params):
+    outputs, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
+        mutable=['batch_stats'], rngs={'dropout': dropout_rng})
+    logits, aux_logits = split_outputs(outputs)
+    loss = cross_entropy(logits, batch['label'], label_smoothing).mean()
+    for aux in aux_logits:
+      loss += aux_loss_weight * cross_entropy(aux, batch['label'], label_smoothing).mean()
+    return loss, (logits, updates)
+
+  (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  grads = jax.lax.pmean(grads, BATCH_AXIS)
+  # Each device normalised with its own batch's statistics; the running averages
+  # kept for evaluation are averaged over devices once per step.
+  batch_stats = jax.lax.pmean(updates.get('batch_stats', {}), BATCH_AXIS)
+  new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  # A NaN or Inf loss or gradient (on any device) leaves parameters, optimiser
+  # state and BatchNorm statistics as they were, so no checkpoint can hold a
+  # broken state; the host sees `nonfinite` and stops or counts the step.
+  finite = jnp.logical_and(
+      jax.lax.pmin(jnp.isfinite(loss).astype(jnp.int32), BATCH_AXIS) > 0, all_finite(grads))
+  new_state = new_state.replace(**{
+      field: jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                          getattr(new_state, field), getattr(state, field))
+      for field in ('params', 'opt_state', 'batch_stats')})
+  metrics = {
+      'train_loss': loss,
+      'train_accuracy': top_k_correct(logits, batch['label'], 1).mean(),
+      'learning_rate': learning_rate_fn(state.step),
+  }
+  metrics = jax.lax.pmean(metrics, BATCH_AXIS)
+  metrics['nonfinite'] = 1.0 - finite.astype(jnp.float32)
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, batch, *, image_mean, image_std):
+  """Sums of correct predictions and losses over this device's real (mask 1) examples."""
+  logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
+                          normalize_images(batch['image'], image_mean, image_std), train=False)
+  logits, _ = split_outputs(logits)
+  mask = batch['mask']
+  sums = {
+      'correct': jnp.sum(top_k_correct(logits, batch['label'], 1) * mask),
+      'correct_top5': jnp.sum(top_k_correct(logits, batch['label'], 5) * mask),
+      'loss': jnp.sum(cross_entropy(logits, batch['label']) * mask),
+      'count': jnp.sum(mask),
+  }
+  return jax.lax.psum(sums, BATCH_AXIS)
+
+
+def create_mesh() -> Mesh:
+  """A one-axis mesh over every device of every process."""
+  return Mesh(np.array(jax.devices()), (BATCH_AXIS,))
+
+
+def compile_steps(mesh: Mesh, config: ml_collections.ConfigDict, learning_rate_fn,
+                  image_mean: tuple[float, ...], image_std: tuple[float, ...]):
+  """train_step and eval_step, data-parallel over the mesh, each one jitted program.
+
+  The train state is donated: its buffers are reused for the new state.
+  `image_mean` and `image_std` (per channel, 0-255 scale) normalise the uint8 batches.
+  """
+  normalization = dict(image_mean=tuple(image_mean), image_std=tuple(image_std))
+  train = functools.partial(train_step, learning_rate_fn=learning_rate_fn,
+                            label_smoothing=config.label_smoothing,
+                            aux_loss_weight=config.aux_loss_weight, **normalization)
+  evaluate = functools.partial(eval_step, **normalization)
+  parallel_train = jax.jit(
+      jax.shard_map(train, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=(P(), P())),
+      donate_argnums=0)
+  parallel_eval = jax.jit(
+      jax.shard_map(evaluate, mesh=mesh, in_specs=(P(), P(BATCH_AXIS)), out_specs=P()))
+  return parallel_train, parallel_eval
+
+
+def shard_batches(batches: Iterable[dict], mesh: Mesh, buffer_size: int = 2) -> Iterator[dict]:
+  """Global arrays from per-process numpy batches, transferred ahead of use.
+
+  Keeping `buffer_size` batches in flight lets the host-to-device copy of the
+  next batch overlap with the current step.
+  """
+  sharding = NamedSharding(mesh, P(BATCH_AXIS))
+  queue = collections.deque()
+  for batch in batches:
+    queue.append(jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(sharding, x), batch))
+    if len(queue) == buffer_size:
+      yield queue.popleft()
+  while queue:
+    yield queue.popleft()
+
+
+def runs_one_program_at_a_time() -> bool:
+  """Whether the loop must wait for each step before dispatching the next.
+
+  XLA's CPU runtime runs each device's share of a program on a pool of one
+  thread per core, and a device waiting in an all-reduce holds its thread. With
+  simulated devices, several programs in flight and few cores, every thread can
+  end up waiting for a device that has none left (seen on 2 cores: a rendezvous
+  timeout). GPUs and TPUs keep asynchronous dispatch.
+  """
+  return jax.devices()[0].platform == 'cpu' and jax.local_device_count() > 1
+
+
+def evaluate(parallel_eval, state, batches: Iterable[dict], mesh: Mesh) -> dict[str, float]:
+  """Exact top-1/top-5 accuracy and mean loss over `batches` (numpy, masked padding)."""
+  totals = None
+  one_program_at_a_time = runs_one_program_at_a_time()
+  for batch in shard_batches(batches, mesh):
+    sums = parallel_eval(state, batch)
+    if one_program_at_a_time:
+      jax.block_until_ready(sums)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  totals = jax.device_get(totals)
+  count = max(float(totals['count']), 1.0)
+  return {
+      'eval_accuracy': float(totals['correct']) / count,
+      'eval_top5_accuracy': float(totals['correct_top5']) / count,
+      'eval_loss': float(totals['loss']) / count,
+  }
