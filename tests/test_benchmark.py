@@ -25,6 +25,7 @@ print('tensorflow imported:', 'tensorflow' in sys.modules)
 """
 
 
+@pytest.mark.e2e
 def test_benchmark_json_for_two_small_models_without_tensorflow():
   results = []
   for name in ('lenet5', 'resnet20'):
@@ -43,6 +44,7 @@ def test_benchmark_json_for_two_small_models_without_tensorflow():
     assert result['mfu'] is None  # no known peak for a CPU
 
 
+@pytest.mark.e2e
 def test_benchmark_rejects_an_unknown_model_in_one_line():
   completed = subprocess.run([sys.executable, 'benchmark.py', '--model=resnet99'], cwd=REPO,
                              capture_output=True, text=True, timeout=300)
@@ -50,6 +52,7 @@ def test_benchmark_rejects_an_unknown_model_in_one_line():
   assert completed.stderr.strip().splitlines()[-1].startswith("error: unknown model 'resnet99'")
 
 
+@pytest.mark.e2e
 def test_input_pipeline_benchmark_on_a_tiny_generated_ilsvrc_dataset():
   completed = subprocess.run(
       [sys.executable, 'benchmark.py', '--input_pipeline', '--generated_images=24',
@@ -69,6 +72,7 @@ def test_input_pipeline_benchmark_on_a_tiny_generated_ilsvrc_dataset():
     assert result[key] > 0
 
 
+@pytest.mark.e2e
 def test_input_pipeline_benchmark_refuses_a_dataset_of_decoded_arrays():
   completed = subprocess.run([sys.executable, 'benchmark.py', '--input_pipeline',
                               '--dataset=digits'], cwd=REPO, capture_output=True, text=True,

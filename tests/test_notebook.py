@@ -10,8 +10,9 @@ import os
 
 import nbformat
 from nbclient import NotebookClient
+import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO
 NOTEBOOK = os.path.join(REPO, 'notebooks', 'colab_tpu.ipynb')
 
 
@@ -47,6 +48,8 @@ def test_notebook_is_stored_clean():
   assert 'SMOKE = False  # @param {type:"boolean"}' in settings
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom_in_smoke_mode(monkeypatch, tmp_path):
   monkeypatch.setenv('NOTEBOOK_SMOKE', '1')
   monkeypatch.setenv('TMPDIR', str(tmp_path))  # the smoke run's workdir goes here

@@ -62,6 +62,7 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
                                           model_options={}), str(tmp_path))
 
 
+@pytest.mark.slow
 def test_resnet18_trains_and_evaluates_on_ilsvrc_tars(tmp_path, imagenet_data_dir,
                                                       ilsvrc_manual_dir):
   config = small_config(model='resnet18', dataset='imagenet2012', data_dir=imagenet_data_dir,

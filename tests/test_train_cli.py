@@ -8,6 +8,8 @@ from tests.helpers import QUICKSTART as QUICK, run_train, write_image_folder
 from training import metrics_file
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quickstart_reaches_97_percent(tmp_path):
   """The README's quickstart command: LeNet-5 on the embedded digits."""
   result = run_train('--config=configs/quickstart.py', workdir=tmp_path)
@@ -76,6 +78,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('case', sorted(BAD_INPUTS))
 def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, case):
   make_args, message = BAD_INPUTS[case]
@@ -87,6 +90,7 @@ def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, case):
   assert not (tmp_path / 'run' / 'checkpoints').exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('workdir', ['/proc/no_such_workdir', 'a_file/run'])
 def test_a_workdir_that_cannot_be_written_is_refused_in_one_line(tmp_path, workdir):
   (tmp_path / 'a_file').write_text('not a folder')
@@ -105,6 +109,8 @@ def snapshot(folder):
           for root, _, names in os.walk(folder) for name in names}
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_refused_runs_leave_an_existing_workdir_as_it_was(tmp_path):
   workdir = tmp_path / 'run'
   first = run_train(QUICK, '--config.num_train_steps=4', '--config.log_every_steps=2',

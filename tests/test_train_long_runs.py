@@ -46,6 +46,8 @@ def final_params(workdir, step):
   return restored['params']
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.parametrize('stop_signal', [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_checkpoints_the_current_step_and_exits_cleanly(tmp_path, stop_signal):
   process = start(tmp_path, '--config.num_train_steps=100000')
@@ -60,6 +62,8 @@ def test_a_signal_checkpoints_the_current_step_and_exits_cleanly(tmp_path, stop_
   assert f'checkpoint saved in {tmp_path / "checkpoints"}' in last
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_an_interrupted_deterministic_run_ends_as_an_uninterrupted_one(tmp_path):
   """Same steps, learning rates, metrics events and (to float tolerance) parameters."""
   args = ['--config.num_train_steps=100', '--config.deterministic=True',
@@ -95,6 +99,8 @@ def test_an_interrupted_deterministic_run_ends_as_an_uninterrupted_one(tmp_path)
                                  atol=1e-6)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_kill_9_during_a_save_resumes_from_the_newest_complete_checkpoint(tmp_path):
   # ResNet-18's 80 MB checkpoints take long enough to be caught half-written.
   args = ['--config.model=resnet18', '--config.num_train_steps=40',
@@ -122,6 +128,8 @@ def test_kill_9_during_a_save_resumes_from_the_newest_complete_checkpoint(tmp_pa
   assert steps == sorted(set(steps))  # no step recorded twice
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path):
   result = run(tmp_path, '--config.num_train_steps=10', '--config.checkpoint_every_steps=10')
   assert result.returncode == 0, result.stderr[-2000:]
@@ -135,6 +143,8 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path)
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == before
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_skipping_non_finite_steps_counts_them_and_finishes(tmp_path):
   result = run(tmp_path, '--config.num_train_steps=40', '--config.learning_rate=1e6',
                '--config.on_nonfinite=skip')

@@ -68,6 +68,7 @@ def test_unknown_fields_of_overrides_leave_model_options_free():
           'batch_sise']
 
 
+@pytest.mark.e2e
 def test_the_field_list_shows_every_field_with_its_default_and_rule():
   completed = subprocess.run([sys.executable, '-m', 'configs.default'], cwd=REPO,
                              capture_output=True, text=True, timeout=120)

@@ -61,6 +61,8 @@ def train_command(workdir, port: int, process_id: int, *args) -> list[str]:
           '--config.num_processes=2', f'--config.process_id={process_id}', *args]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_two_processes_train_as_one_job(tmp_path):
   """A few steps, logged at each (where train.py checks that the replicas agree)."""
   port = free_port()
@@ -216,6 +218,7 @@ def test_taken_coordinator_port_is_an_error():
   assert 'is taken on this host (process 0 runs the coordinator there)' in result.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('args, message', [
     (['--config.distributed=True', '--config.coordinator_address=127.0.0.1:1234'],
      'config.num_processes, config.process_id must be set as well'),
