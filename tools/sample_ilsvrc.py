@@ -1,6 +1,6 @@
 r"""Writes a small ILSVRC2012-format `manual_dir` made of real photographs.
 
-    python sample_ilsvrc.py --manual_dir=/tmp/ilsvrc --num_classes=4 \
+    python tools/sample_ilsvrc.py --manual_dir=/tmp/ilsvrc --num_classes=4 \
         --train_per_class=20 --num_val=20
 
 produces ILSVRC2012_img_train.tar (one inner tar per synset, files named
