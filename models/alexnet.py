@@ -64,7 +64,7 @@ unit variance, so we use He et al.'s variance 2/fan-out for the convolutions
 """
 
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -74,6 +74,19 @@ from models.registry import register
 
 # Bottom/right padding of one: a 3×3/2 max pool whose output size is rounded up.
 CEIL_MODE_PADDING = ((0, 1), (0, 1))
+
+
+def fully_connected_classifier(x, num_classes: int, dropout_rate: float, train: bool,
+                               dense: Callable[..., nn.Module]):
+  """FC6 and FC7 of 4096 units, each with ReLU and dropout (§4.2), and FC8 to the classes, on
+  the flattened maps: AlexNet's classifier, which ZFNet and VGG keep. `dense` makes the
+  layers, with the network's initialisation and dtypes."""
+  x = x.reshape((x.shape[0], -1))
+  x = nn.relu(dense(4096, name='fc6')(x))
+  x = nn.Dropout(dropout_rate, deterministic=not train, name='dropout6')(x)
+  x = nn.relu(dense(4096, name='fc7')(x))
+  x = nn.Dropout(dropout_rate, deterministic=not train, name='dropout7')(x)
+  return dense(num_classes, name='fc8')(x)
 
 
 class AlexNet(nn.Module):
@@ -122,19 +135,16 @@ class AlexNet(nn.Module):
                      name='conv5')(x))
     x = MaxPool(3, 2, name='pool5')(x)
 
-    x = x.reshape((x.shape[0], -1))
-    x = nn.relu(dense(4096, name='fc6')(x))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout6')(x)
-    x = nn.relu(dense(4096, name='fc7')(x))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout7')(x)
-    return dense(self.num_classes, name='fc8')(x)
+    return fully_connected_classifier(x, self.num_classes, self.dropout_rate, train, dense)
 
 
 # The smallest sides at which every pool still has an output: AlexNet needs
 # CONV1 >= 15×15, i.e. 67 pixels; ZFNet needs 63.
-register('alexnet', AlexNet, input_size=227, test_input_size=67)
-register('alexnet_2gpu', partial(AlexNet, groups=2), input_size=227, test_input_size=67)
+# Parameter counts: the lecture's one-tower table, the paper's two towers (its "60 million").
+register('alexnet', AlexNet, input_size=227, test_input_size=67, parameters=62_378_344)
+register('alexnet_2gpu', partial(AlexNet, groups=2), input_size=227, test_input_size=67,
+         parameters=60_965_224)
 register('zfnet', partial(AlexNet, conv_filters=(96, 256, 512, 1024, 512), conv1_kernel=7,
                           conv1_stride=2, conv1_padding=1, conv2_stride=2, conv2_padding='VALID',
                           pool_padding=CEIL_MODE_PADDING),
-         input_size=224, test_input_size=63)
+         input_size=224, test_input_size=63, parameters=107_627_624)

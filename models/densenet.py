@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.layers import AvgPool, GlobalAvgPool, MaxPool, batch_norm, he_normal
+from models.layers import AvgPool, GlobalAvgPool, MaxPool, batch_norm, conv_before_norm
 from models.registry import register
 
 
@@ -56,8 +56,7 @@ class DenseLayer(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(nn.Conv, use_bias=False, kernel_init=he_normal, dtype=self.dtype,
-                   param_dtype=self.param_dtype)
+    conv = conv_before_norm(self)
     norm = batch_norm(self.train, self.dtype, self.param_dtype)
     dropout = partial(nn.Dropout, self.dropout_rate, deterministic=not self.train)
     y = x
@@ -100,8 +99,7 @@ class Transition(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = nn.relu(batch_norm(self.train, self.dtype, self.param_dtype)()(x))
-    x = nn.Conv(self.filters, (1, 1), use_bias=False, kernel_init=he_normal, dtype=self.dtype,
-                param_dtype=self.param_dtype)(x)
+    x = conv_before_norm(self)(self.filters, (1, 1))(x)
     x = nn.Dropout(self.dropout_rate, deterministic=not self.train)(x)
     return AvgPool(2, 2)(x)
 
@@ -131,14 +129,12 @@ class DenseNet(nn.Module):
     features = self.initial_features or 2 * self.growth_rate
     common = dict(train=train, dtype=self.dtype, param_dtype=self.param_dtype)
     if self.imagenet_stem:
-      x = nn.Conv(features, (7, 7), strides=2, padding=3, use_bias=False, kernel_init=he_normal,
-                  dtype=self.dtype, param_dtype=self.param_dtype, name='conv0')(x)
+      x = conv_before_norm(self)(features, (7, 7), strides=2, padding=3, name='conv0')(x)
       x = nn.relu(batch_norm(train, self.dtype, self.param_dtype)(name='norm0')(x))
       x = MaxPool(3, 2, padding=((1, 1), (1, 1)), name='pool0')(x)
     else:
       # The CIFAR stem is a bare convolution: the first dense layer's BN-ReLU follows it.
-      x = nn.Conv(features, (3, 3), padding=1, use_bias=False, kernel_init=he_normal,
-                  dtype=self.dtype, param_dtype=self.param_dtype, name='conv0')(x)
+      x = conv_before_norm(self)(features, (3, 3), padding=1, name='conv0')(x)
     for index, num_layers in enumerate(self.block_sizes):
       x = DenseBlock(num_layers, self.growth_rate, self.bottleneck_width, self.dropout_rate,
                      name=f'block{index + 1}', **common)(x)
@@ -151,11 +147,17 @@ class DenseNet(nn.Module):
                     name='classifier')(x)
 
 
-register('densenet121', partial(DenseNet, block_sizes=(6, 12, 24, 16), growth_rate=32))
-register('densenet169', partial(DenseNet, block_sizes=(6, 12, 32, 32), growth_rate=32))
-register('densenet201', partial(DenseNet, block_sizes=(6, 12, 48, 32), growth_rate=32))
-register('densenet161', partial(DenseNet, block_sizes=(6, 12, 36, 24), growth_rate=48))
+# The parameters of the authors' released models (see the table above).
+register('densenet121', partial(DenseNet, block_sizes=(6, 12, 24, 16), growth_rate=32),
+         parameters=7_978_856)
+register('densenet169', partial(DenseNet, block_sizes=(6, 12, 32, 32), growth_rate=32),
+         parameters=14_149_480)
+register('densenet201', partial(DenseNet, block_sizes=(6, 12, 48, 32), growth_rate=32),
+         parameters=20_013_928)
+register('densenet161', partial(DenseNet, block_sizes=(6, 12, 36, 24), growth_rate=48),
+         parameters=28_681_000)
 register('densenet_bc100_k12',
          partial(DenseNet, block_sizes=(16, 16, 16), growth_rate=12, imagenet_stem=False,
                  num_classes=10),
-         input_size=32, num_classes=10)
+         input_size=32, num_classes=10, parameters=769_162,
+         paper_parameters='0.8')  # Table 2

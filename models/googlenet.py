@@ -89,7 +89,7 @@ the paper's 5×5 convolutions. It is not the BN-Inception of Ioffe & Szegedy
 """
 
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -115,35 +115,15 @@ INCEPTION_WIDTHS = {
 }
 
 
-class BasicConv(nn.Module):
-  """A convolution, then BatchNorm if `batch_norm`, then ReLU: the unit of every Inception.
+# googlenet_bn's BatchNorm epsilon, torchvision's (TensorFlow's default).
+BN_EPSILON = 1e-3
 
-  Without BatchNorm the convolution has a bias (GoogLeNet); with it, it has none
-  (the BN offset plays that role). The Inception v2-v4 papers use epsilon 1e-3
-  (TensorFlow's default), hence `bn_epsilon`.
-  """
 
-  filters: int
-  kernel_size: Sequence[int] = (1, 1)
-  strides: int = 1
-  padding: Any = 'SAME'
-  batch_norm: bool = True
-  bn_epsilon: float = 1e-3
-  kernel_init: Callable = layers.he_normal
-  train: bool = False
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    x = nn.Conv(self.filters, tuple(self.kernel_size), strides=self.strides,
-                padding=self.padding, use_bias=not self.batch_norm,
-                kernel_init=self.kernel_init, dtype=self.dtype, param_dtype=self.param_dtype,
-                name='conv')(x)
-    if self.batch_norm:
-      x = layers.batch_norm(self.train, self.dtype, self.param_dtype,
-                            epsilon=self.bn_epsilon)(name='bn')(x)
-    return nn.relu(x)
+def conv_unit(module: nn.Module):
+  """The convolution-ReLU unit (convolution-BN-ReLU in googlenet_bn) with `module`'s settings."""
+  return partial(layers.ConvNormActivation, batch_norm=module.batch_norm, bn_epsilon=BN_EPSILON,
+                 kernel_init=module.kernel_init, train=module.train, dtype=module.dtype,
+                 param_dtype=module.param_dtype)
 
 
 class InceptionModule(nn.Module):
@@ -163,8 +143,7 @@ class InceptionModule(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(BasicConv, batch_norm=self.batch_norm, kernel_init=self.kernel_init,
-                   train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = conv_unit(self)
     branch_1x1 = conv(self.filters_1x1, name='branch1x1')(x)
     branch_3x3 = conv(self.reduce_3x3, name='branch3x3_reduce')(x)
     branch_3x3 = conv(self.filters_3x3, (3, 3), name='branch3x3')(branch_3x3)
@@ -194,8 +173,7 @@ class NaiveInceptionModule(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(BasicConv, batch_norm=self.batch_norm, kernel_init=self.kernel_init,
-                   train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = conv_unit(self)
     branch_1x1 = conv(self.filters_1x1, name='branch1x1')(x)
     branch_3x3 = conv(self.filters_3x3, (3, 3), name='branch3x3')(x)
     branch_5x5 = conv(self.filters_5x5, (5, 5), name='branch5x5')(x)
@@ -218,9 +196,7 @@ class AuxiliaryClassifier(nn.Module):
   def __call__(self, x):
     dense = partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
     x = layers.AvgPool(5, 3, name='pool')(x)
-    x = BasicConv(128, batch_norm=self.batch_norm, kernel_init=self.kernel_init,
-                  train=self.train, dtype=self.dtype, param_dtype=self.param_dtype,
-                  name='conv')(x)
+    x = conv_unit(self)(128, name='conv')(x)
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(dense(1024, name='fc')(x))
     x = nn.Dropout(self.dropout_rate, deterministic=not self.train, name='dropout')(x)
@@ -245,7 +221,7 @@ class GoogLeNet(nn.Module):
     kernel_init = layers.he_normal if self.batch_norm else he_normal_fan_in
     common = dict(batch_norm=self.batch_norm, kernel_init=kernel_init, train=train,
                   dtype=self.dtype, param_dtype=self.param_dtype)
-    conv = partial(BasicConv, **common)
+    conv = partial(layers.ConvNormActivation, bn_epsilon=BN_EPSILON, **common)
     # Caffe's LRN divides alpha by the size; layers.LocalResponseNorm does not.
     norm = partial(layers.LocalResponseNorm, size=5, k=1.0, alpha=1e-4 / 5, beta=0.75)
     run_aux = train or self.is_initializing()
@@ -284,8 +260,10 @@ class GoogLeNet(nn.Module):
     return logits
 
 
-register('googlenet', GoogLeNet, input_size=224, num_classes=1000, test_input_size=80)
+# Parameter counts include the auxiliary heads (see the module docstring).
+register('googlenet', GoogLeNet, input_size=224, num_classes=1000, test_input_size=80,
+         parameters=13_378_280)
 register('googlenet_bn', partial(GoogLeNet, batch_norm=True, local_response_norm=False),
          input_size=224, num_classes=1000, test_input_size=80)
 register('googlenet_naive', partial(GoogLeNet, dimension_reduction=False),
-         input_size=224, num_classes=1000, test_input_size=80)
+         input_size=224, num_classes=1000, test_input_size=80, parameters=104_274_376)

@@ -69,8 +69,10 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models import layers
-from models.googlenet import BasicConv
 from models.registry import register
+
+# The BatchNorm epsilon of every convolution here: TensorFlow's, the authors' framework.
+BN_EPSILON = 1e-3
 
 
 def _avg_pool_3x3(name: str):
@@ -94,9 +96,9 @@ class _Block(nn.Module):
 
   def conv(self, filters: int, kernel_size=(1, 1), strides: int = 1, padding='SAME', *,
            name: str):
-    return BasicConv(filters, kernel_size, strides, padding, batch_norm=True, bn_epsilon=1e-3,
-                     train=self.train, dtype=self.dtype, param_dtype=self.param_dtype,
-                     name=name)
+    return layers.ConvNormActivation(filters, kernel_size, strides, padding,
+                                     bn_epsilon=BN_EPSILON, train=self.train, dtype=self.dtype,
+                                     param_dtype=self.param_dtype, name=name)
 
 
 # --- Inception v3 ----------------------------------------------------------------------------
@@ -518,14 +520,16 @@ class InceptionResNetV2TFSlim(nn.Module):
       last = index == self.blocks[2] - 1
       x = InceptionResNetC(**common, scale=1.0 if last else scale_c, activate=not last,
                            name=f'block_c{index + 1}')(x)
-    x = BasicConv(1536, batch_norm=True, bn_epsilon=1e-3, **common, name='conv_7b')(x)
+    x = layers.ConvNormActivation(1536, bn_epsilon=BN_EPSILON, **common, name='conv_7b')(x)
     return _classifier(x, self.num_classes, self.dropout_rate, train, self.dtype,
                        self.param_dtype)
 
 
-register('inception_v3', InceptionV3, input_size=299, num_classes=1000, test_input_size=299)
-register('inception_v4', InceptionV4, input_size=299, num_classes=1000, test_input_size=75)
+register('inception_v3', InceptionV3, input_size=299, num_classes=1000, test_input_size=299,
+         parameters=27_161_264)  # torchvision's, with the auxiliary head
+register('inception_v4', InceptionV4, input_size=299, num_classes=1000, test_input_size=75,
+         parameters=42_679_816, paper_parameters='42.7')
 register('inception_resnet_v2', InceptionResNetV2, input_size=299, num_classes=1000,
-         test_input_size=75)
+         test_input_size=75, parameters=32_433_928)
 register('inception_resnet_v2_tfslim', InceptionResNetV2TFSlim, input_size=299,
-         num_classes=1000, test_input_size=75)
+         num_classes=1000, test_input_size=75, parameters=55_843_464)

@@ -1,7 +1,7 @@
 """Building blocks shared by several families."""
 
 import functools
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -88,6 +88,95 @@ class LocalResponseNorm(nn.Module):
     return (x / (self.k + self.alpha * window_sum) ** self.beta).astype(x.dtype)
 
 
+def conv_before_norm(module: nn.Module, **kwargs):
+  """nn.Conv without a bias (the BatchNorm after it has an offset), He initialisation and
+  `module`'s dtypes: the convolution of every residual and dense block."""
+  return functools.partial(nn.Conv, use_bias=False, kernel_init=he_normal, dtype=module.dtype,
+                           param_dtype=module.param_dtype, **kwargs)
+
+
+class ConvNormActivation(nn.Module):
+  """A convolution, BatchNorm, then an activation: the unit of the Inception networks
+  (Szegedy et al. 2015, 2016, 2017), the MobileNets (Howard et al. 2017, Sandler et al.
+  2018, Howard et al. 2019) and FractalNet (Larsson et al. 2017, §4).
+
+  Without BatchNorm (GoogLeNet predates it) the convolution has a bias; with it, none:
+  the BN offset plays that role. `activation` None leaves the unit linear (MobileNet
+  v2's linear bottleneck). `depthwise` gives one filter per input channel
+  (feature_group_count = channels, MobileNet). `dropout_rate` drops activations after
+  the unit in training (FractalNet's per-block dropout).
+
+  `conv_name` and `norm_name` are the layers' names in the variable tree: 'conv' and
+  'bn' by default (the Inceptions); None lets Flax call them Conv_0 and BatchNorm_0
+  (the MobileNets and FractalNet). Checkpoints hold these names, so each family keeps
+  its own.
+  """
+
+  filters: int
+  kernel_size: int | Sequence[int] = 1  # an int k: k×k
+  strides: int = 1
+  padding: Any = 'SAME'
+  depthwise: bool = False
+  batch_norm: bool = True
+  bn_epsilon: float = 1e-5  # the Inception and MobileNet v3 papers' TensorFlow used 1e-3
+  activation: Callable | None = nn.relu
+  dropout_rate: float = 0.0
+  kernel_init: Callable = he_normal
+  conv_name: str | None = 'conv'
+  norm_name: str | None = 'bn'
+  train: bool = False
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel_size = self.kernel_size
+    if isinstance(kernel_size, int):
+      kernel_size = (kernel_size, kernel_size)
+    x = nn.Conv(self.filters, tuple(kernel_size), strides=self.strides, padding=self.padding,
+                feature_group_count=x.shape[-1] if self.depthwise else 1,
+                use_bias=not self.batch_norm, kernel_init=self.kernel_init, dtype=self.dtype,
+                param_dtype=self.param_dtype, name=self.conv_name)(x)
+    if self.batch_norm:
+      x = batch_norm(self.train, self.dtype, self.param_dtype,
+                     epsilon=self.bn_epsilon)(name=self.norm_name)(x)
+    if self.activation is not None:
+      x = self.activation(x)
+    if self.dropout_rate > 0:
+      x = nn.Dropout(self.dropout_rate, deterministic=not self.train)(x)
+    return x
+
+
+class SqueezeExcitation(nn.Module):
+  """Channel gates from globally pooled features: Hu et al. 2018, "Squeeze-and-excitation
+  networks", Eqs. 2-4 and Fig. 3.
+
+  Squeeze (global average pool to C numbers), excite (FC to `squeeze_channels` → ReLU →
+  FC back to C → `gate`), and scale each channel of the input by its gate. The width of
+  the squeeze is C / `reduction` (the paper's r = 16) unless `squeeze_channels` is given;
+  MobileNet v3 (Howard et al. 2019, §5.3) gives a quarter of its expanded channels and
+  gates with a hard sigmoid.
+  """
+
+  reduction: int = 16
+  squeeze_channels: int | None = None
+  gate: Callable = nn.sigmoid
+  use_bias: bool = True  # biases are not in the paper's Eq. 5 count, but in its models
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    channels = x.shape[-1]
+    dense = functools.partial(nn.Dense, use_bias=self.use_bias, dtype=self.dtype,
+                              param_dtype=self.param_dtype)
+    squeezed = GlobalAvgPool()(x)
+    excited = nn.relu(dense(self.squeeze_channels or channels // self.reduction,
+                            name='reduce')(squeezed))
+    gates = self.gate(dense(channels, name='expand')(excited))
+    return x * gates[:, None, None, :].astype(x.dtype)
+
+
 class StochasticDepth(nn.Module):
   """Drops a residual branch for whole examples at random in training (Huang et al. 2016).
 
@@ -106,6 +195,16 @@ class StochasticDepth(nn.Module):
     keep = jax.random.bernoulli(self.make_rng('dropout'), self.survival_probability,
                                 (branch.shape[0],) + (1,) * (branch.ndim - 1))
     return jnp.where(keep, branch / self.survival_probability, 0).astype(branch.dtype)
+
+
+def check_stochastic_depth(stochastic_depth: float, has_shortcuts: bool = True) -> None:
+  """Rejects a survival probability p_L outside (0, 1], and stochastic depth (p_L < 1)
+  on a network without shortcuts, where dropping a branch would cut the network."""
+  if not 0.0 < stochastic_depth <= 1.0:
+    raise ValueError(f'stochastic_depth is the last block\'s survival probability p_L, '
+                     f'in (0, 1]; got {stochastic_depth}')
+  if stochastic_depth < 1.0 and not has_shortcuts:
+    raise ValueError('stochastic depth drops residual branches: it needs shortcuts')
 
 
 def linear_survival_probabilities(num_blocks: int, last_probability: float) -> list[float]:

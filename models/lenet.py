@@ -239,5 +239,6 @@ class LeNet5Paper(nn.Module):
     return EuclideanRBF(self.num_classes, dtype=self.dtype, name='output')(x)
 
 
-register('lenet5', LeNet5, input_size=32, num_classes=10, channels=1)
-register('lenet5_paper', LeNet5Paper, input_size=32, num_classes=10, channels=1)
+register('lenet5', LeNet5, input_size=32, num_classes=10, channels=1, parameters=61_706)
+register('lenet5_paper', LeNet5Paper, input_size=32, num_classes=10, channels=1,
+         parameters=60_000)  # §II.B: "60,000 trainable parameters"

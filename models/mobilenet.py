@@ -45,8 +45,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models.layers import (GlobalAvgPool, StochasticDepth, batch_norm, he_normal,
-                           linear_survival_probabilities)
+from models.layers import (ConvNormActivation, GlobalAvgPool, SqueezeExcitation,
+                           StochasticDepth, linear_survival_probabilities)
 from models.registry import register
 
 
@@ -57,27 +57,12 @@ def make_divisible(value: float, divisor: int = 8) -> int:
   return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-class ConvNormAct(nn.Module):
-  """Convolution (no bias), BatchNorm, then `activation` (None: linear)."""
-
-  filters: int
-  kernel_size: int = 1
-  strides: int = 1
-  depthwise: bool = False  # one filter per input channel: feature_group_count = channels
-  activation: Callable | None = nn.relu
-  bn_epsilon: float = 1e-5
-  train: bool = False
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    groups = x.shape[-1] if self.depthwise else 1
-    x = nn.Conv(self.filters, (self.kernel_size, self.kernel_size), strides=self.strides,
-                padding=self.kernel_size // 2, feature_group_count=groups, use_bias=False,
-                kernel_init=he_normal, dtype=self.dtype, param_dtype=self.param_dtype)(x)
-    x = batch_norm(self.train, self.dtype, self.param_dtype)(epsilon=self.bn_epsilon)(x)
-    return self.activation(x) if self.activation is not None else x
+def conv_unit(filters: int, kernel_size: int = 1, strides: int = 1, **options) -> nn.Module:
+  """Convolution (no bias), BatchNorm, activation (`options`, ReLU by default): the unit of
+  every MobileNet. Its padding is k // 2 on every side, which at stride 2 differs from
+  'SAME'; its layers keep Flax's automatic names (Conv_0, BatchNorm_0)."""
+  return ConvNormActivation(filters, kernel_size, strides, padding=kernel_size // 2,
+                            conv_name=None, norm_name=None, **options)
 
 
 # --- MobileNet v1 --------------------------------------------------------------------------
@@ -98,7 +83,7 @@ class DepthwiseSeparable(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    unit = partial(ConvNormAct, train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
+    unit = partial(conv_unit, train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
     x = unit(x.shape[-1], 3, self.strides, depthwise=True, name='depthwise')(x)
     return unit(self.filters, 1, name='pointwise')(x)
 
@@ -120,7 +105,7 @@ class MobileNetV1(nn.Module):
   def __call__(self, x, train: bool = False):
     x = x.astype(self.dtype)
     common = dict(train=train, dtype=self.dtype, param_dtype=self.param_dtype)
-    x = ConvNormAct(self.channels(32), 3, 2, name='conv1', **common)(x)
+    x = conv_unit(self.channels(32), 3, 2, name='conv1', **common)(x)
     for index, (filters, strides) in enumerate(V1_LAYERS):
       x = DepthwiseSeparable(self.channels(filters), strides, name=f'separable{index + 1}',
                              **common)(x)
@@ -130,21 +115,29 @@ class MobileNetV1(nn.Module):
                     name='classifier')(x)
 
 
-# --- MobileNet v2 --------------------------------------------------------------------------
+# --- The inverted residual block of v2 and v3 ----------------------------------------------
 
-# Table 2 between the first and the last convolution: expansion t, channels c, repeats n,
-# stride s of the first repeat.
-V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-             (6, 160, 3, 2), (6, 320, 1, 1))
+hard_swish = jax.nn.hard_swish  # x · ReLU6(x + 3) / 6, Eq. (2) of v3
+hard_sigmoid = jax.nn.hard_sigmoid  # ReLU6(x + 3) / 6
 
 
 class InvertedResidual(nn.Module):
-  """1×1 expansion (ReLU6), 3×3 depthwise (ReLU6), linear 1×1 projection; a shortcut when the
-  shape is kept (Table 1 of v2)."""
+  """1×1 expansion to `expanded` channels, k×k depthwise, [squeeze-and-excite], linear 1×1
+  projection; a shortcut where the shape is kept. MobileNet v2's block (Table 1 and Fig. 4d
+  of Sandler et al.: 3×3, ReLU6, no squeeze-and-excite) and v3's (Fig. 4 of Howard et al.
+  2019: 3×3 or 5×5, ReLU or h-swish, squeeze-and-excite in some blocks).
 
-  expansion: int
+  A block whose expansion equals its input (v2's t = 1, v3's first) has no expansion
+  convolution: there is nothing to expand (the authors' code).
+  """
+
+  expanded: int
   filters: int
+  kernel_size: int = 3
   strides: int = 1
+  activation: Callable = nn.relu6
+  squeeze_channels: int | None = None  # the squeeze-and-excite's width (v3); None: none
+  bn_epsilon: float = 1e-5
   survival_probability: float = 1.0  # stochastic depth of the residual branch
   train: bool = False
   dtype: Any = jnp.float32
@@ -152,18 +145,30 @@ class InvertedResidual(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    unit = partial(ConvNormAct, activation=nn.relu6, train=self.train, dtype=self.dtype,
-                   param_dtype=self.param_dtype)
+    unit = partial(conv_unit, activation=self.activation, bn_epsilon=self.bn_epsilon,
+                   train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
     in_channels = x.shape[-1]
     y = x
-    if self.expansion != 1:
-      y = unit(in_channels * self.expansion, 1, name='expand')(y)
-    y = unit(in_channels * self.expansion, 3, self.strides, depthwise=True, name='depthwise')(y)
-    # Linear bottleneck (§3.2): no ReLU after the projection, it would destroy information.
+    if self.expanded != in_channels:
+      y = unit(self.expanded, 1, name='expand')(y)
+    y = unit(self.expanded, self.kernel_size, self.strides, depthwise=True, name='depthwise')(y)
+    if self.squeeze_channels is not None:
+      y = SqueezeExcitation(squeeze_channels=self.squeeze_channels, gate=hard_sigmoid,
+                            dtype=self.dtype, param_dtype=self.param_dtype,
+                            name='squeeze_excite')(y)
+    # Linear bottleneck (§3.2 of v2): no ReLU after the projection, it would destroy information.
     y = unit(self.filters, 1, activation=None, name='project')(y)
     if self.strides == 1 and in_channels == self.filters:
       y = x + StochasticDepth(self.survival_probability)(y, self.train)
     return y
+
+
+# --- MobileNet v2 --------------------------------------------------------------------------
+
+# Table 2 between the first and the last convolution: expansion t, channels c, repeats n,
+# stride s of the first repeat.
+V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+             (6, 160, 3, 2), (6, 320, 1, 1))
 
 
 class MobileNetV2(nn.Module):
@@ -184,19 +189,20 @@ class MobileNetV2(nn.Module):
     x = x.astype(self.dtype)
     common = dict(train=train, dtype=self.dtype, param_dtype=self.param_dtype)
     alpha = self.width_multiplier
-    x = ConvNormAct(make_divisible(32 * alpha), 3, 2, activation=nn.relu6, name='conv1',
-                    **common)(x)
+    x = conv_unit(make_divisible(32 * alpha), 3, 2, activation=nn.relu6, name='conv1',
+                  **common)(x)
     index = 0
     survival = linear_survival_probabilities(sum(stage[2] for stage in V2_STAGES),
                                              self.stochastic_depth)
     for expansion, channels, repeats, strides in V2_STAGES:
       for repeat in range(repeats):
-        x = InvertedResidual(expansion, make_divisible(channels * alpha),
-                             strides if repeat == 0 else 1, survival[index],
-                             name=f'block{index + 1}', **common)(x)
+        x = InvertedResidual(x.shape[-1] * expansion, make_divisible(channels * alpha),
+                             strides=strides if repeat == 0 else 1,
+                             survival_probability=survival[index], name=f'block{index + 1}',
+                             **common)(x)
         index += 1
-    x = ConvNormAct(make_divisible(self.last_channels * max(1.0, alpha)), 1,
-                    activation=nn.relu6, name='conv_last', **common)(x)
+    x = conv_unit(make_divisible(self.last_channels * max(1.0, alpha)), 1,
+                  activation=nn.relu6, name='conv_last', **common)(x)
     x = GlobalAvgPool()(x)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
@@ -204,9 +210,6 @@ class MobileNetV2(nn.Module):
 
 
 # --- MobileNet v3 --------------------------------------------------------------------------
-
-hard_swish = jax.nn.hard_swish  # x · ReLU6(x + 3) / 6, Eq. (2) of v3
-hard_sigmoid = jax.nn.hard_sigmoid  # ReLU6(x + 3) / 6
 
 # Tables 1 and 2 of v3 after the first convolution: (depthwise kernel, expanded channels,
 # output channels, squeeze-and-excite, activation, stride) per block. 'RE': ReLU, 'HS': h-swish.
@@ -223,55 +226,6 @@ V3_SMALL_BLOCKS = (
     (5, 576, 96, True, 'HS', 1), (5, 576, 96, True, 'HS', 1))
 V3_ACTIVATIONS = {'RE': nn.relu, 'HS': hard_swish}
 V3_BN_EPSILON = 1e-3
-
-
-class SqueezeExcite(nn.Module):
-  """Channel gates from globally pooled features (Hu et al. 2018), as in §5.3 of v3:
-  pool, dense to `squeeze_channels` + ReLU, dense back + hard sigmoid, rescale."""
-
-  squeeze_channels: int
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    dense = partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
-    gate = GlobalAvgPool()(x)
-    gate = nn.relu(dense(self.squeeze_channels, name='reduce')(gate))
-    gate = hard_sigmoid(dense(x.shape[-1], name='expand')(gate))
-    return x * gate[:, None, None, :]
-
-
-class MobileNetV3Block(nn.Module):
-  """Inverted residual with a k×k depthwise conv and optional squeeze-and-excite (Fig. 4 of v3)."""
-
-  kernel_size: int
-  expanded: int
-  filters: int
-  squeeze_excite: bool
-  activation: Callable
-  strides: int = 1
-  survival_probability: float = 1.0  # stochastic depth of the residual branch
-  train: bool = False
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    unit = partial(ConvNormAct, activation=self.activation, bn_epsilon=V3_BN_EPSILON,
-                   train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
-    in_channels = x.shape[-1]
-    y = x
-    if self.expanded != in_channels:
-      y = unit(self.expanded, 1, name='expand')(y)
-    y = unit(self.expanded, self.kernel_size, self.strides, depthwise=True, name='depthwise')(y)
-    if self.squeeze_excite:
-      y = SqueezeExcite(make_divisible(self.expanded / 4), self.dtype, self.param_dtype,
-                        name='squeeze_excite')(y)
-    y = unit(self.filters, 1, activation=None, name='project')(y)
-    if self.strides == 1 and in_channels == self.filters:
-      y = x + StochasticDepth(self.survival_probability)(y, self.train)
-    return y
 
 
 class MobileNetV3(nn.Module):
@@ -300,14 +254,18 @@ class MobileNetV3(nn.Module):
     def scale(channels):
       return make_divisible(channels * self.width_multiplier)
 
-    x = ConvNormAct(scale(16), 3, 2, activation=hard_swish, bn_epsilon=V3_BN_EPSILON,
-                    name='conv1', **common)(x)
+    x = conv_unit(scale(16), 3, 2, activation=hard_swish, bn_epsilon=V3_BN_EPSILON,
+                  name='conv1', **common)(x)
     for index, (kernel, expanded, filters, se, activation, strides) in enumerate(self.blocks):
-      x = MobileNetV3Block(kernel, scale(expanded), scale(filters), se,
-                           V3_ACTIVATIONS[activation], strides, survival[index],
-                           name=f'block{index + 1}', **common)(x)
-    x = ConvNormAct(scale(self.last_conv_channels), 1, activation=hard_swish,
-                    bn_epsilon=V3_BN_EPSILON, name='conv_last', **common)(x)
+      # The squeeze is a quarter of the expanded channels, rounded as the authors' code does.
+      x = InvertedResidual(
+          scale(expanded), scale(filters), kernel_size=kernel, strides=strides,
+          activation=V3_ACTIVATIONS[activation],
+          squeeze_channels=make_divisible(scale(expanded) / 4) if se else None,
+          bn_epsilon=V3_BN_EPSILON, survival_probability=survival[index],
+          name=f'block{index + 1}', **common)(x)
+    x = conv_unit(scale(self.last_conv_channels), 1, activation=hard_swish,
+                  bn_epsilon=V3_BN_EPSILON, name='conv_last', **common)(x)
     x = GlobalAvgPool()(x)
     head = make_divisible(self.head_channels * max(1.0, self.width_multiplier))
     x = hard_swish(nn.Dense(head, dtype=self.dtype, param_dtype=self.param_dtype,
@@ -317,9 +275,13 @@ class MobileNetV3(nn.Module):
                     name='classifier')(x)
 
 
-register('mobilenet_v1', MobileNetV1)
-register('mobilenet_v2', MobileNetV2)
+# The printed counts of the v2 and v3-Large papers are further off than 1 % (see the
+# module docstring): only the exact counts are declared for them.
+register('mobilenet_v1', MobileNetV1, parameters=4_231_976, paper_parameters='4.2')
+register('mobilenet_v2', MobileNetV2, parameters=3_504_872)
 register('mobilenet_v3_large', partial(MobileNetV3, blocks=V3_LARGE_BLOCKS,
-                                       last_conv_channels=960, head_channels=1280))
+                                       last_conv_channels=960, head_channels=1280),
+         parameters=5_483_032)
 register('mobilenet_v3_small', partial(MobileNetV3, blocks=V3_SMALL_BLOCKS,
-                                       last_conv_channels=576, head_channels=1024))
+                                       last_conv_channels=576, head_channels=1024),
+         parameters=2_542_856, paper_parameters='2.5')

@@ -43,10 +43,10 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.layers import (GlobalAvgPool, MaxPool, StochasticDepth, batch_norm, he_normal,
-                           linear_survival_probabilities)
+from models.layers import (GlobalAvgPool, MaxPool, StochasticDepth, batch_norm,
+                           check_stochastic_depth, conv_before_norm)
 from models.registry import register
-from models.resnet import check_stochastic_depth
+from models.resnet import residual_stages
 
 
 def pre_activation_and_shortcut(unit: nn.Module, x, out_channels: int):
@@ -58,9 +58,8 @@ def pre_activation_and_shortcut(unit: nn.Module, x, out_channels: int):
   activated = nn.relu(batch_norm(unit.train, unit.dtype, unit.param_dtype)()(x))
   if x.shape[-1] == out_channels and unit.strides == 1:
     return activated, x
-  projection = nn.Conv(out_channels, (1, 1), strides=unit.strides, use_bias=False,
-                       kernel_init=he_normal, dtype=unit.dtype, param_dtype=unit.param_dtype,
-                       name='projection')(activated)
+  projection = conv_before_norm(unit)(out_channels, (1, 1), strides=unit.strides,
+                                      name='projection')(activated)
   return activated, projection
 
 
@@ -82,8 +81,7 @@ class PreActBasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(nn.Conv, kernel_size=(3, 3), padding=1, use_bias=False,
-                   kernel_init=he_normal, dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = conv_before_norm(self, kernel_size=(3, 3), padding=1)
     y, shortcut = pre_activation_and_shortcut(self, x, self.filters)
     y = conv(self.filters, strides=self.strides)(y)
     y = nn.relu(batch_norm(self.train, self.dtype, self.param_dtype)()(y))
@@ -106,8 +104,7 @@ class PreActBottleneckBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(nn.Conv, use_bias=False, kernel_init=he_normal, dtype=self.dtype,
-                   param_dtype=self.param_dtype)
+    conv = conv_before_norm(self)
     norm = batch_norm(self.train, self.dtype, self.param_dtype)
     y, shortcut = pre_activation_and_shortcut(self, x, self.filters * self.expansion)
     y = conv(self.filters, (1, 1))(y)
@@ -116,20 +113,6 @@ class PreActBottleneckBlock(nn.Module):
     y = nn.relu(norm()(y))
     y = conv(self.filters * self.expansion, (1, 1))(y)
     return add_shortcut(self, y, shortcut)
-
-
-def residual_stages(x, *, block, stage_filters: Sequence[int], stage_sizes: Sequence[int],
-                    stochastic_depth: float, train: bool, dtype, param_dtype, **block_options):
-  """The units of every stage, the first of stages 2, 3, ... with stride 2."""
-  survival = linear_survival_probabilities(sum(stage_sizes), stochastic_depth)
-  unit = 0
-  for stage, (filters, num_units) in enumerate(zip(stage_filters, stage_sizes)):
-    for index in range(num_units):
-      x = block(filters=filters, strides=2 if stage > 0 and index == 0 else 1,
-                survival_probability=survival[unit], train=train, dtype=dtype,
-                param_dtype=param_dtype, **block_options)(x)
-      unit += 1
-  return x
 
 
 def final_activation_and_classifier(x, num_classes: int, train: bool, dtype, param_dtype):
@@ -151,10 +134,9 @@ class PreActResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    check_stochastic_depth(self.stochastic_depth, 'identity')
+    check_stochastic_depth(self.stochastic_depth)
     x = x.astype(self.dtype)
-    x = nn.Conv(64, (7, 7), strides=2, padding=3, use_bias=False, kernel_init=he_normal,
-                dtype=self.dtype, param_dtype=self.param_dtype, name='conv1')(x)
+    x = conv_before_norm(self)(64, (7, 7), strides=2, padding=3, name='conv1')(x)
     x = MaxPool(3, 2, padding=((1, 1), (1, 1)))(x)
     x = residual_stages(x, block=self.block, stage_filters=(64, 128, 256, 512),
                         stage_sizes=self.stage_sizes, stochastic_depth=self.stochastic_depth,
@@ -176,10 +158,9 @@ class PreActCifarResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    check_stochastic_depth(self.stochastic_depth, 'identity')
+    check_stochastic_depth(self.stochastic_depth)
     x = x.astype(self.dtype)
-    x = nn.Conv(16, (3, 3), padding=1, use_bias=False, kernel_init=he_normal,
-                dtype=self.dtype, param_dtype=self.param_dtype, name='conv1')(x)
+    x = conv_before_norm(self)(16, (3, 3), padding=1, name='conv1')(x)
     x = residual_stages(x, block=self.block, stage_filters=self.stage_filters,
                         stage_sizes=(self.blocks_per_stage,) * len(self.stage_filters),
                         stochastic_depth=self.stochastic_depth, train=train,
@@ -194,4 +175,4 @@ register('preact_resnet50', partial(PreActResNet, stage_sizes=(3, 4, 6, 3),
                                     block=PreActBottleneckBlock))
 register('preact_resnet164', partial(PreActCifarResNet, blocks_per_stage=18,
                                      block=PreActBottleneckBlock),
-         input_size=32, num_classes=10)
+         input_size=32, num_classes=10, parameters=1_703_258, paper_parameters='1.7')

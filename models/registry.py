@@ -22,18 +22,28 @@ class ModelSpec:
   channels: int = 3
   # The smallest convenient input side for quick CPU tests (forward and backward).
   test_input_size: int = 32
+  # Published parameter counts at input_size and num_classes (weights, biases, BatchNorm
+  # scales and offsets; not running statistics), each written only here and checked by
+  # tests/models/test_registry.py. `parameters`: the exact count of a reference that
+  # defines the variant (the paper, the authors' or torchvision's released model).
+  # `paper_parameters`: the count the paper prints, in millions as printed ('0.27'); the
+  # code agrees with it within 1 % or to the printed precision.
+  parameters: int | None = None
+  paper_parameters: str | None = None
 
 
 _SPECS: dict[str, ModelSpec] = {}
 
 
 def register(name: str, builder: Callable[..., nn.Module], *, input_size: int = 224,
-             num_classes: int = 1000, channels: int = 3,
-             test_input_size: int = 32) -> Callable[..., nn.Module]:
+             num_classes: int = 1000, channels: int = 3, test_input_size: int = 32,
+             parameters: int | None = None,
+             paper_parameters: str | None = None) -> Callable[..., nn.Module]:
   """Makes `builder` available as `name`; a name can only be taken once."""
   if name in _SPECS:
     raise ValueError(f'model name {name!r} is registered twice')
-  _SPECS[name] = ModelSpec(name, builder, input_size, num_classes, channels, test_input_size)
+  _SPECS[name] = ModelSpec(name, builder, input_size, num_classes, channels, test_input_size,
+                           parameters, paper_parameters)
   return builder
 
 

@@ -68,11 +68,22 @@ from typing import Any, Callable, Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.layers import (GlobalAvgPool, MaxPool, StochasticDepth, batch_norm, he_normal,
+from models.layers import (GlobalAvgPool, MaxPool, StochasticDepth, batch_norm,
+                           check_stochastic_depth, conv_before_norm,
                            linear_survival_probabilities)
 from models.registry import register
 
+# What a residual block adds its branch to where the shape changes: a 1×1 projection with
+# BatchNorm (the paper's option B), the subsampled input zero-padded to the new channels
+# (option A, the CIFAR networks), or nothing: 'none' drops the shortcuts (§4.1's plain nets).
 SHORTCUTS = ('projection', 'zero_pad', 'none')
+
+
+def check_residual_options(shortcut: str, stochastic_depth: float) -> None:
+  """Rejects an unknown shortcut, and stochastic depth the network cannot have."""
+  if shortcut not in SHORTCUTS:
+    raise ValueError(f'shortcut is one of {", ".join(SHORTCUTS)}; got {shortcut!r}')
+  check_stochastic_depth(stochastic_depth, has_shortcuts=shortcut != 'none')
 
 
 class Shortcut(nn.Module):
@@ -96,9 +107,7 @@ class Shortcut(nn.Module):
     if self.kind == 'zero_pad':
       x = x[:, ::self.strides, ::self.strides, :]
       return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, self.filters - x.shape[-1])))
-    x = nn.Conv(self.filters, (1, 1), strides=self.strides, use_bias=False,
-                kernel_init=he_normal, dtype=self.dtype, param_dtype=self.param_dtype,
-                name='projection')(x)
+    x = conv_before_norm(self)(self.filters, (1, 1), strides=self.strides, name='projection')(x)
     return batch_norm(self.train, self.dtype, self.param_dtype)(name='projection_bn')(x)
 
 
@@ -129,8 +138,7 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(nn.Conv, use_bias=False, kernel_init=he_normal, dtype=self.dtype,
-                   param_dtype=self.param_dtype)
+    conv = conv_before_norm(self)
     norm = batch_norm(self.train, self.dtype, self.param_dtype)
     last_scale = nn.initializers.zeros if self.zero_init_last_bn else nn.initializers.ones
     y = conv(self.filters, (3, 3), strides=self.strides, padding=1)(x)
@@ -165,8 +173,7 @@ class BottleneckBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(nn.Conv, use_bias=False, kernel_init=he_normal, dtype=self.dtype,
-                   param_dtype=self.param_dtype)
+    conv = conv_before_norm(self)
     norm = batch_norm(self.train, self.dtype, self.param_dtype)
     last_scale = nn.initializers.zeros if self.zero_init_last_bn else nn.initializers.ones
     stride_1x1, stride_3x3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
@@ -180,12 +187,18 @@ class BottleneckBlock(nn.Module):
     return nn.relu(add_residual(self, x, y, self.filters * self.expansion))
 
 
-def check_stochastic_depth(stochastic_depth: float, shortcut: str) -> None:
-  if not 0.0 < stochastic_depth <= 1.0:
-    raise ValueError(f'stochastic_depth is the last block\'s survival probability p_L, '
-                     f'in (0, 1]; got {stochastic_depth}')
-  if stochastic_depth < 1.0 and shortcut == 'none':
-    raise ValueError('stochastic depth drops residual branches: it needs shortcuts')
+def residual_stages(x, *, block, stage_filters: Sequence[int], stage_sizes: Sequence[int],
+                    stochastic_depth: float, train: bool, dtype, param_dtype, **block_options):
+  """The blocks of every stage, the first of stages 2, 3, ... with stride 2 (Table 1 of the
+  paper), block l surviving with the l-th of the linearly decaying probabilities of
+  stochastic depth (Huang et al. 2016, Eq. 4). Every residual network of the zoo has them."""
+  survival = iter(linear_survival_probabilities(sum(stage_sizes), stochastic_depth))
+  for stage, (filters, num_blocks) in enumerate(zip(stage_filters, stage_sizes)):
+    for index in range(num_blocks):
+      x = block(filters=filters, strides=2 if stage > 0 and index == 0 else 1,
+                survival_probability=next(survival), train=train, dtype=dtype,
+                param_dtype=param_dtype, **block_options)(x)
+  return x
 
 
 class ResNet(nn.Module):
@@ -207,7 +220,7 @@ class ResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    check_stochastic_depth(self.stochastic_depth, self.shortcut)
+    check_residual_options(self.shortcut, self.stochastic_depth)
     if self.block is BottleneckBlock:
       extra = {'stride_on_3x3': self.stride_on_3x3, 'groups': self.groups,
                'width_per_group': self.width_per_group}
@@ -215,29 +228,16 @@ class ResNet(nn.Module):
       raise ValueError('groups and width_per_group apply to bottleneck blocks only')
     else:
       extra = {}
-    survival = linear_survival_probabilities(sum(self.stage_sizes), self.stochastic_depth)
     x = x.astype(self.dtype)
-    x = nn.Conv(64, (7, 7), strides=2, padding=3, use_bias=False, kernel_init=he_normal,
-                dtype=self.dtype, param_dtype=self.param_dtype, name='conv1')(x)
+    x = conv_before_norm(self)(64, (7, 7), strides=2, padding=3, name='conv1')(x)
     x = batch_norm(train, self.dtype, self.param_dtype)(name='bn1')(x)
     x = nn.relu(x)
     x = MaxPool(3, 2, padding=((1, 1), (1, 1)))(x)
-    block_index = 0
-    for stage, num_blocks in enumerate(self.stage_sizes):
-      for index in range(num_blocks):
-        x = self.block(
-            filters=64 * 2**stage,
-            strides=2 if stage > 0 and index == 0 else 1,
-            shortcut=self.shortcut,
-            zero_init_last_bn=self.zero_init_last_bn,
-            survival_probability=survival[block_index],
-            attention=self.attention,
-            train=train,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            **extra,
-        )(x)
-        block_index += 1
+    x = residual_stages(x, block=self.block, stage_filters=(64, 128, 256, 512),
+                        stage_sizes=self.stage_sizes, stochastic_depth=self.stochastic_depth,
+                        train=train, dtype=self.dtype, param_dtype=self.param_dtype,
+                        shortcut=self.shortcut, zero_init_last_bn=self.zero_init_last_bn,
+                        attention=self.attention, **extra)
     x = GlobalAvgPool()(x)
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name='fc')(x)
@@ -256,53 +256,60 @@ class CifarResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    check_stochastic_depth(self.stochastic_depth, self.shortcut)
-    survival = linear_survival_probabilities(3 * self.blocks_per_stage, self.stochastic_depth)
+    check_residual_options(self.shortcut, self.stochastic_depth)
     x = x.astype(self.dtype)
-    x = nn.Conv(16, (3, 3), padding=1, use_bias=False, kernel_init=he_normal,
-                dtype=self.dtype, param_dtype=self.param_dtype, name='conv1')(x)
+    x = conv_before_norm(self)(16, (3, 3), padding=1, name='conv1')(x)
     x = nn.relu(batch_norm(train, self.dtype, self.param_dtype)(name='bn1')(x))
-    for stage, filters in enumerate((16, 32, 64)):
-      for index in range(self.blocks_per_stage):
-        x = BasicBlock(
-            filters=filters,
-            strides=2 if stage > 0 and index == 0 else 1,
-            shortcut=self.shortcut,
-            zero_init_last_bn=self.zero_init_last_bn,
-            survival_probability=survival[stage * self.blocks_per_stage + index],
-            train=train,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-        )(x)
+    x = residual_stages(x, block=BasicBlock, stage_filters=(16, 32, 64),
+                        stage_sizes=(self.blocks_per_stage,) * 3,
+                        stochastic_depth=self.stochastic_depth, train=train, dtype=self.dtype,
+                        param_dtype=self.param_dtype, shortcut=self.shortcut,
+                        zero_init_last_bn=self.zero_init_last_bn)
     x = GlobalAvgPool()(x)
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name='fc')(x)
 
 
-register('resnet18', partial(ResNet, stage_sizes=(2, 2, 2, 2), block=BasicBlock))
-register('resnet34', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BasicBlock))
-register('resnet50', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock))
-register('resnet101', partial(ResNet, stage_sizes=(3, 4, 23, 3), block=BottleneckBlock))
-register('resnet152', partial(ResNet, stage_sizes=(3, 8, 36, 3), block=BottleneckBlock))
+# Table 1 of the paper: depth -> stage sizes, block, and the parameters at 1000 classes
+# (torchvision's released models have the same counts).
+IMAGENET_DEPTHS = {
+    18: ((2, 2, 2, 2), BasicBlock, 11_689_512),
+    34: ((3, 4, 6, 3), BasicBlock, 21_797_672),
+    50: ((3, 4, 6, 3), BottleneckBlock, 25_557_032),
+    101: ((3, 4, 23, 3), BottleneckBlock, 44_549_160),
+    152: ((3, 8, 36, 3), BottleneckBlock, 60_192_808),
+}
+# Table 6 of the paper: the CIFAR-10 networks' depths and their parameters as printed.
+CIFAR_DEPTHS = {20: '0.27', 32: '0.46', 44: '0.66', 56: '0.85', 110: '1.7', 1202: '19.4'}
+
+for _depth, (_stages, _block, _parameters) in IMAGENET_DEPTHS.items():
+  register(f'resnet{_depth}', partial(ResNet, stage_sizes=_stages, block=_block),
+           parameters=_parameters)
 register('resnet50_v1', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
-                                stride_on_3x3=False))
+                                stride_on_3x3=False),
+         parameters=IMAGENET_DEPTHS[50][2])  # where the stride sits changes no weight
 register('plain18', partial(ResNet, stage_sizes=(2, 2, 2, 2), block=BasicBlock, shortcut='none'))
 register('plain34', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BasicBlock, shortcut='none'))
+# Counts of torchvision's definitions; the papers print 68.9 M (WRN-50-2) and 25.0 M.
 register('wide_resnet50_2', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
-                                    width_per_group=128))
+                                    width_per_group=128),
+         parameters=68_883_240, paper_parameters='68.9')
 register('resnext50_32x4d', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
-                                    groups=32, width_per_group=4))
+                                    groups=32, width_per_group=4),
+         parameters=25_028_904, paper_parameters='25.0')
 register('resnext101_32x8d', partial(ResNet, stage_sizes=(3, 4, 23, 3), block=BottleneckBlock,
-                                     groups=32, width_per_group=8))
-for _depth in (20, 32, 44, 56, 110, 1202):
+                                     groups=32, width_per_group=8),
+         parameters=88_791_336)
+for _depth, _millions in CIFAR_DEPTHS.items():
   register(f'resnet{_depth}', partial(CifarResNet, blocks_per_stage=(_depth - 2) // 6),
-           input_size=32, num_classes=10)
+           input_size=32, num_classes=10, paper_parameters=_millions)
 for _depth in (20, 56):
   register(f'plain{_depth}', partial(CifarResNet, blocks_per_stage=(_depth - 2) // 6,
                                      shortcut='none'), input_size=32, num_classes=10)
+# Stochastic depth adds no parameters: resnet110's and resnet20's counts.
 register('resnet110_stochastic_depth',
          partial(CifarResNet, blocks_per_stage=18, stochastic_depth=0.5),
-         input_size=32, num_classes=10)
+         input_size=32, num_classes=10, parameters=1_727_962)
 register('resnet20_stochastic_depth',
          partial(CifarResNet, blocks_per_stage=3, stochastic_depth=0.5),
-         input_size=32, num_classes=10)
+         input_size=32, num_classes=10, parameters=269_722)

@@ -26,37 +26,16 @@ as ResNeXt does. The choice does not change the parameter count.
 """
 
 from functools import partial
-from typing import Any
 
-import flax.linen as nn
-import jax.numpy as jnp
-
-from models.layers import GlobalAvgPool
+from models.layers import SqueezeExcitation
 from models.registry import register
 from models.resnet import BottleneckBlock, ResNet
 
 
-class SqueezeExcitation(nn.Module):
-  """Squeeze (global average pool), excite (FC C/r → ReLU → FC C → sigmoid), scale."""
-
-  reduction: int = 16
-  use_bias: bool = True
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    channels = x.shape[-1]
-    dense = partial(nn.Dense, use_bias=self.use_bias, dtype=self.dtype,
-                    param_dtype=self.param_dtype)
-    squeezed = GlobalAvgPool()(x)
-    excited = nn.relu(dense(channels // self.reduction, name='reduce')(squeezed))
-    gates = nn.sigmoid(dense(channels, name='expand')(excited))
-    return x * gates[:, None, None, :].astype(x.dtype)
-
-
 register('se_resnet50', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
-                                stride_on_3x3=False, attention=SqueezeExcitation))
+                                stride_on_3x3=False, attention=SqueezeExcitation),
+         parameters=28_088_024, paper_parameters='28.1')
 register('se_resnext50_32x4d', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
                                        groups=32, width_per_group=4,
-                                       attention=SqueezeExcitation))
+                                       attention=SqueezeExcitation),
+         parameters=27_559_896, paper_parameters='27.5')

@@ -58,6 +58,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.alexnet import fully_connected_classifier
 from models.layers import LocalResponseNorm, MaxPool, batch_norm
 from models.registry import register
 
@@ -109,25 +110,28 @@ class VGG(nn.Module):
         if self.local_response_norm and (stage, index) == (0, 0):
           x = LocalResponseNorm(name='lrn1')(x)  # A-LRN: after conv1_1 only
       x = MaxPool(2, 2, name=f'pool{stage + 1}')(x)
+    return fully_connected_classifier(x, self.num_classes, self.dropout_rate, train,
+                                      partial(nn.Dense, **init))
 
-    x = x.reshape((x.shape[0], -1))
-    x = nn.relu(nn.Dense(4096, name='fc6', **init)(x))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout6')(x)
-    x = nn.relu(nn.Dense(4096, name='fc7', **init)(x))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout7')(x)
-    return nn.Dense(self.num_classes, name='fc8', **init)(x)
 
+# Parameters at 224×224 and 1000 classes, without and with BatchNorm (the table above).
+PARAMETERS = {
+    11: (132_863_336, 132_868_840),
+    13: (133_047_848, 133_053_736),
+    16: (138_357_544, 138_365_992),
+    19: (143_667_240, 143_678_248),
+}
 
 for _depth, _convs in CONFIGURATIONS.items():
-  register(f'vgg{_depth}', partial(VGG, convs_per_stage=_convs), test_input_size=32)
-for _depth, _convs in CONFIGURATIONS.items():
+  register(f'vgg{_depth}', partial(VGG, convs_per_stage=_convs), test_input_size=32,
+           parameters=PARAMETERS[_depth][0])
   register(f'vgg{_depth}_bn', partial(VGG, convs_per_stage=_convs, batch_norm=True),
-           test_input_size=32)
+           test_input_size=32, parameters=PARAMETERS[_depth][1])
 register('vgg11_lrn', partial(VGG, convs_per_stage=CONFIGURATIONS[11], local_response_norm=True),
-         test_input_size=32)
+         test_input_size=32, parameters=PARAMETERS[11][0])  # LRN has no parameters
 register('vgg16_one_conv_per_stage',
          partial(VGG, convs_per_stage=CONFIGURATIONS[16], one_conv_per_stage=True),
-         test_input_size=32)
+         test_input_size=32, parameters=144_727_144)
 register('vgg16_bn_one_conv_per_stage',
          partial(VGG, convs_per_stage=CONFIGURATIONS[16], one_conv_per_stage=True,
-                 batch_norm=True), test_input_size=32)
+                 batch_norm=True), test_input_size=32, parameters=144_730_088)

@@ -28,11 +28,10 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.layers import he_normal
-from models.preact_resnet import (PreActBasicBlock, final_activation_and_classifier,
-                                  residual_stages)
+from models.layers import check_stochastic_depth, conv_before_norm
+from models.preact_resnet import PreActBasicBlock, final_activation_and_classifier
 from models.registry import register
-from models.resnet import check_stochastic_depth
+from models.resnet import residual_stages
 
 
 class WideResNet(nn.Module):
@@ -50,11 +49,10 @@ class WideResNet(nn.Module):
   def __call__(self, x, train: bool = False):
     if (self.depth - 4) % 6:
       raise ValueError(f'a WRN has depth 6N + 4; got {self.depth}')
-    check_stochastic_depth(self.stochastic_depth, 'identity')
+    check_stochastic_depth(self.stochastic_depth)
     units_per_group = (self.depth - 4) // 6
     x = x.astype(self.dtype)
-    x = nn.Conv(16, (3, 3), padding=1, use_bias=False, kernel_init=he_normal,
-                dtype=self.dtype, param_dtype=self.param_dtype, name='conv1')(x)
+    x = conv_before_norm(self)(16, (3, 3), padding=1, name='conv1')(x)
     x = residual_stages(
         x, block=PreActBasicBlock,
         stage_filters=tuple(width * self.widen_factor for width in (16, 32, 64)),
@@ -66,4 +64,4 @@ class WideResNet(nn.Module):
 
 
 register('wrn28_10', partial(WideResNet, depth=28, widen_factor=10), input_size=32,
-         num_classes=10)
+         num_classes=10, parameters=36_479_194, paper_parameters='36.5')

@@ -2,7 +2,6 @@
 no TensorFlow on its path. Speeds are printed, never asserted."""
 
 import json
-import os
 import subprocess
 import sys
 

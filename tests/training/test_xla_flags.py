@@ -1,6 +1,5 @@
 """Default XLA flags: added where the user has not named them, never over the user's value."""
 
-import os
 import subprocess
 import sys
 

@@ -1,15 +1,16 @@
-"""GoogLeNet and the Inceptions: the lecture's module arithmetic, Table 1's sizes, aux heads."""
+"""GoogLeNet (Szegedy et al. 2015): the lecture's module arithmetic, Table 1's sizes, the
+auxiliary heads, and the naive modules of Fig. 2a (the lecture's ablation)."""
 
-import math
-
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models.googlenet  # noqa: F401  (registers googlenet, googlenet_bn)
-import models.inception  # noqa: F401  (registers inception_v3, inception_v4, ...)
-from models import registry, summary
+import models
+from models import summary
+from models.googlenet import INCEPTION_WIDTHS, NaiveInceptionModule
+from tests.models import helpers
 
 # Table 1 of Szegedy et al. 2015: each inception module's output at 224×224.
 GOOGLENET_MODULE_OUTPUTS = {
@@ -37,16 +38,6 @@ def rows_of(table, prefix):
   return [layer for layer in table.layers if layer.name.startswith(prefix)]
 
 
-def abstract_init(name, image_size, num_classes=1000):
-  model = registry.create(name, num_classes=num_classes)
-  return model, jax.eval_shape(lambda: model.init(
-      jax.random.key(0), jnp.zeros((1, image_size, image_size, 3)), train=False))
-
-
-def count(tree):
-  return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
-
-
 def test_inception_3a_parameters_and_multiply_adds(googlenet_summary):
   rows = rows_of(googlenet_summary, 'inception_3a/')
   # 1×1: 192·64, reduce: 192·96, 3×3: 96·9·128, reduce: 192·16, 5×5: 16·25·32,
@@ -70,7 +61,7 @@ def test_googlenet_output_sizes_follow_table_1(googlenet_summary):
 def test_googlenet_totals_and_auxiliary_heads(googlenet_summary):
   aux_rows = [layer for layer in googlenet_summary.layers if layer.auxiliary]
   aux_params = sum(layer.params for layer in aux_rows)
-  assert googlenet_summary.total_params == 13_378_280
+  assert googlenet_summary.total_params == models.spec('googlenet').parameters
   assert googlenet_summary.total_params - aux_params == 6_998_552
   assert googlenet_summary.total_macs == 1_582_671_872  # the paper: "1.5 billion"
   by_name = {layer.name: layer for layer in aux_rows}
@@ -82,8 +73,7 @@ def test_googlenet_totals_and_auxiliary_heads(googlenet_summary):
 
 @pytest.mark.parametrize('name', ['googlenet', 'googlenet_bn'])
 def test_five_by_five_branch_is_a_real_5x5_convolution(name):
-  _, variables = abstract_init(name, 224)
-  params = variables['params']
+  params = helpers.abstract_params(name)
   assert params['inception_3a']['branch5x5']['conv']['kernel'].shape == (5, 5, 16, 32)
   assert params['inception_5b']['branch5x5']['conv']['kernel'].shape == (5, 5, 48, 128)
   has_bias = 'bias' in params['inception_3a']['branch5x5']['conv']
@@ -91,70 +81,25 @@ def test_five_by_five_branch_is_a_real_5x5_convolution(name):
   assert ('bn' in params['inception_3a']['branch5x5']) == (name == 'googlenet_bn')
 
 
-@pytest.mark.parametrize('name, aux_names', [('googlenet', ('aux1', 'aux2')),
-                                             ('inception_v3', ('aux',))])
-def test_auxiliary_heads_exist_after_init_and_run_only_in_training(name, aux_names):
-  image_size = registry.spec(name).input_size
-  model, variables = abstract_init(name, image_size, num_classes=10)
-  assert all(aux in variables['params'] for aux in aux_names)
-  images = jnp.zeros((2, image_size, image_size, 3))
-  training = jax.eval_shape(lambda v: model.apply(
-      v, images, train=True, mutable=['batch_stats'], rngs={'dropout': jax.random.key(1)})[0],
-                            variables)
-  assert isinstance(training, tuple) and len(training) == 1 + len(aux_names)
+def test_auxiliary_heads_exist_after_init_and_run_only_in_training():
+  variables, training, evaluation = helpers.training_and_evaluation_outputs('googlenet')
+  assert 'aux1' in variables['params'] and 'aux2' in variables['params']
+  assert isinstance(training, tuple) and len(training) == 3
   assert all(logits.shape == (2, 10) for logits in training)
-  evaluation = jax.eval_shape(lambda v: model.apply(v, images, train=False), variables)
   assert isinstance(evaluation, jax.ShapeDtypeStruct) and evaluation.shape == (2, 10)
 
 
-def test_inception_v3_parameter_count():
-  _, variables = abstract_init('inception_v3', 299)
-  params = variables['params']
-  assert count(params) == 27_161_264  # torchvision's inception_v3 with its auxiliary head
-  assert count({k: v for k, v in params.items() if k != 'aux'}) == 23_834_568
-  # The auxiliary head's batch-normalised 5×5 'fully connected' layer (§7, BN-auxiliary).
-  assert params['aux']['fc']['conv']['kernel'].shape == (5, 5, 128, 768)
-  assert 'bn' in params['aux']['fc']
-
-
-def test_inception_resnet_v2_projections_keep_the_width():
-  """The figures' 1154 and 2048 cannot be added to 1152 and 2144 channels: see the docstring."""
-  _, variables = abstract_init('inception_resnet_v2', 299)
-  params = variables['params']
-  assert params['block_a1']['projection']['kernel'].shape == (1, 1, 128, 384)
-  assert params['block_b1']['projection']['kernel'].shape == (1, 1, 384, 1152)
-  assert params['block_c1']['projection']['kernel'].shape == (1, 1, 448, 2144)
-  assert 'bias' in params['block_b1']['projection']  # "Linear": bias, no BatchNorm
-
-
-def host_parameters(abstract_params, seed=0):
-  """He-scaled random parameters drawn on the host: XLA on CPU compiles random
-  number generation slowly, and initialisation itself is the registry test's job."""
-  rng = np.random.default_rng(seed)
-
-  def draw(path, leaf):
-    if len(leaf.shape) < 2:  # biases and BatchNorm offsets: zero; BatchNorm scales: one
-      fill = np.ones if path[-1].key == 'scale' else np.zeros
-      return fill(leaf.shape, leaf.dtype)
-    fan_in = math.prod(leaf.shape[:-1])
-    return rng.normal(0, math.sqrt(2 / fan_in), leaf.shape).astype(leaf.dtype)
-
-  return jax.tree_util.tree_map_with_path(draw, abstract_params)
-
-
+@pytest.mark.slow  # compiles GoogLeNet's training step
 def test_googlenet_forward_and_backward():
-  spec = registry.spec('googlenet')
-  model, variables = abstract_init('googlenet', spec.test_input_size, num_classes=7)
-  params = host_parameters(variables['params'])
+  spec = models.spec('googlenet')
+  model, variables = helpers.abstract_init('googlenet', spec.test_input_size, num_classes=7)
+  params = helpers.concrete_variables(variables['params'])
   images = np.random.default_rng(1).normal(
       size=(2, spec.test_input_size, spec.test_input_size, 3)).astype(np.float32)
 
-  # XLA on CPU compiles the 'rbg' generator's dropout masks twice as fast as threefry's.
-  dropout_key = jax.random.key(2, impl='rbg')
-
   def loss(params):
     logits, aux1, aux2 = model.apply({'params': params}, images, train=True,
-                                     rngs={'dropout': dropout_key})
+                                     rngs={'dropout': helpers.rbg_key(2)})
     return jnp.mean(logits**2) + 0.3 * (jnp.mean(aux1**2) + jnp.mean(aux2**2))
 
   value, grads = jax.device_get(jax.jit(jax.value_and_grad(loss))(params))
@@ -165,3 +110,65 @@ def test_googlenet_forward_and_backward():
   assert np.any(grads['conv1']['conv']['kernel'] != 0)
   assert np.any(grads['aux1']['classifier']['kernel'] != 0)
   assert np.any(grads['aux2']['conv']['conv']['kernel'] != 0)
+
+
+# --- The naive modules of Fig. 2a -----------------------------------------------------------
+
+
+def naive_module_widths(image_size=224):
+  """The output channels of every naive inception module of googlenet_naive, in order."""
+  widths = {}
+
+  def record(next_fun, args, kwargs, context):
+    output = next_fun(*args, **kwargs)
+    if isinstance(context.module, NaiveInceptionModule) and context.method_name == '__call__':
+      widths[context.module.name.removeprefix('inception_')] = output.shape[1:]
+    return output
+
+  model = models.create('googlenet_naive')
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda: model.init(jax.random.key(0),
+                                      jnp.zeros((1, image_size, image_size, 3)), train=False))
+  return widths
+
+
+def test_naive_inception_widths_grow_module_after_module():
+  """Fig. 2a: the pool branch passes its input on, so each module outputs
+  #1×1 + #3×3 + #5×5 (Table 1) + its input channels."""
+  shapes = naive_module_widths()
+  assert list(shapes) == list(INCEPTION_WIDTHS)
+  assert shapes['3a'] == (28, 28, 64 + 128 + 32 + 192)  # 416, not Table 1's 256
+  channels = 192  # conv2's output, (3a)'s input
+  for stage, widths in INCEPTION_WIDTHS.items():
+    channels += widths[0] + widths[2] + widths[4]
+    assert shapes[stage][-1] == channels, stage
+  assert {stage: shape[-1] for stage, shape in shapes.items()} == {
+      '3a': 416, '3b': 832, '4a': 1280, '4b': 1728, '4c': 2176, '4d': 2640, '4e': 3344,
+      '5a': 4048, '5b': 4944}
+  assert [shape[:2] for shape in shapes.values()] == [(28, 28)] * 2 + [(14, 14)] * 5 + [
+      (7, 7)] * 2
+
+
+def test_naive_googlenet_has_no_reductions_and_costs_far_more(googlenet_summary):
+  params = helpers.abstract_params('googlenet_naive')
+  assert set(params['inception_3a']) == {'branch1x1', 'branch3x3', 'branch5x5'}
+  assert params['inception_3a']['branch5x5']['conv']['kernel'].shape == (5, 5, 192, 32)
+  assert params['inception_5b']['branch5x5']['conv']['kernel'].shape == (5, 5, 4048, 128)
+  assert params['fc']['kernel'].shape == (4944, 1000)
+  assert params['aux1']['conv']['conv']['kernel'].shape == (1, 1, 1280, 128)
+  naive = summary.summarize('googlenet_naive')
+  assert naive.total_params - helpers.count({k: v for k, v in params.items()
+                                             if k.startswith('aux')}) == 97_526_008
+  assert naive.total_macs == 12_568_061_056  # 8× googlenet's
+  assert naive.total_macs > 7 * googlenet_summary.total_macs
+
+
+def test_googlenet_naive_trains_at_a_small_input():
+  """Training mode at its registry test size returns the logits and both auxiliary logits
+  (abstractly: the registry walk runs the real step)."""
+  size = models.spec('googlenet_naive').test_input_size
+  model, variables = helpers.abstract_init('googlenet_naive', size, num_classes=7)
+  images = jnp.zeros((2, size, size, 3))
+  outputs = jax.eval_shape(lambda v: model.apply(
+      v, images, train=True, rngs={'dropout': jax.random.key(1)}), variables)
+  assert [logits.shape for logits in outputs] == [(2, 7)] * 3
