@@ -9,11 +9,13 @@ Sources (the `dataset` config field):
     prepared from the two ILSVRC2012 tars in `manual_dir` on first use.
   * `image_folder:<root>`: the user's own images as `<root>/<split>/<class>/<file>`.
 
-Augmentation follows the papers the recipes come from:
+Augmentation is the recipe's: the `train_preprocess` and `eval_preprocess` config
+fields are strings of the ops in preprocessing.py. Left empty, they follow what the
+data is (`default_preprocessing`):
   * photographs (ImageNet-style): Inception random-resized crop (Szegedy et al.
     2015, §6: 8–100 % of the area, aspect ratio 3/4–4/3) decoded with the fused
-    `decode_and_crop_jpeg`, random horizontal flip; eval resizes the short side
-    to image_size / 0.875 and takes the centre crop;
+    `decode_and_crop_jpeg`, random horizontal flip; eval takes the centre crop of
+    0.875 of the short side, resized to image_size;
   * small images (MNIST, CIFAR, digits): pad by 1/8 of the side and take a random
     crop (He et al. 2016, §4.2: 4 pixels on 32×32), flipped only where a mirror
     image is still the same class (not for digits).
@@ -38,11 +40,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+import preprocessing
+
 # tf.data only: TensorFlow must leave every accelerator to JAX.
 tf.config.set_visible_devices([], 'GPU')
 
 IMAGE_FOLDER_PREFIX = 'image_folder:'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
+# The evaluation view of photographs: the centre crop of this fraction of the shorter side.
 EVAL_CROP_FRACTION = 0.875
 
 # Per-channel statistics on the 0-255 scale. ImageNet's serve any photo dataset.
@@ -103,6 +108,7 @@ class Source:
   std: tuple[float, ...]
   class_names: tuple[str, ...] = ()
   skipped_files: tuple[str, ...] = ()  # unreadable image files left out
+  image_shape: tuple[int, int] | None = None  # (height, width) where every image has it
 
 
 def _process_slice(num_examples: int, process_index: int, process_count: int) -> tuple[int, int]:
@@ -138,7 +144,7 @@ def load_digits_source(process_index: int = 0, process_count: int = 1) -> Source
       eval=_split_from_arrays(images[test_index], labels[test_index], process_index,
                               process_count),
       num_classes=10, channels=1, encoded=False, flip=False, mean=mean, std=std,
-      class_names=tuple(str(d) for d in range(10)))
+      class_names=tuple(str(d) for d in range(10)), image_shape=images.shape[1:3])
 
 
 def _prepare_tfds_builder(builder, name: str, data_dir: str | None, manual_dir: str | None):
@@ -202,12 +208,14 @@ def load_tfds_source(name: str, data_dir: str | None = None, manual_dir: str | N
     return Split(dataset, sizes[process_index], max(sizes), splits[split_name].num_examples)
 
   channels = features['image'].shape[-1] or 3
+  height, width = features['image'].shape[:2]
   mean, std = MEAN_STD.get(name, IMAGENET_MEAN_STD if channels == 3 else GRAYSCALE_MEAN_STD)
   return Source(
       name=name, train=split('train', True), eval=split(eval_name, False),
       num_classes=features['label'].num_classes, channels=channels, encoded=encoded,
       flip=SMALL_IMAGE_DATASETS.get(name, True), mean=mean, std=std,
-      class_names=tuple(features['label'].names))
+      class_names=tuple(features['label'].names),
+      image_shape=(height, width) if height and width else None)
 
 
 def _is_readable_image(path: str) -> bool:
@@ -295,95 +303,59 @@ def load_source(dataset: str, data_dir: str | None = None, manual_dir: str | Non
 # --- Preprocessing ---------------------------------------------------------------------
 
 
-def _random_crop_window(image_shape, seed):
-  """An Inception-style crop window [y, x, height, width] of `image_shape`."""
-  begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-      image_shape,
-      bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4]),
-      seed=seed,
-      min_object_covered=0.1,
-      aspect_ratio_range=(3 / 4, 4 / 3),
-      area_range=(0.08, 1.0),
-      max_attempts=10,
-      use_image_if_no_bounding_boxes=True)
-  return tf.stack([begin[0], begin[1], size[0], size[1]])
-
-
-def _center_crop_window(image_shape):
-  """The centred square of EVAL_CROP_FRACTION of the short side."""
-  height, width = image_shape[0], image_shape[1]
-  side = tf.cast(EVAL_CROP_FRACTION * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
-  return tf.stack([(height - side) // 2, (width - side) // 2, side, side])
-
-
-def _decode_and_crop(image_bytes, channels: int, window_fn):
-  """Decodes only the window of a JPEG (fused op); other formats decode, then crop."""
-
-  def jpeg():
-    window = window_fn(tf.io.extract_jpeg_shape(image_bytes))
-    return tf.io.decode_and_crop_jpeg(image_bytes, window, channels=channels)
-
-  def other_format():
-    image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
-    window = window_fn(tf.shape(image))
-    return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
-
-  image = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other_format)
-  image.set_shape([None, None, channels])
-  return image
-
-
-def decode_and_random_crop(image_bytes, seed, image_size: int, channels: int = 3):
-  """Inception random-resized crop of an encoded image, resized to image_size²."""
-  image = _decode_and_crop(image_bytes, channels, lambda shape: _random_crop_window(shape, seed))
-  return tf.image.resize(image, [image_size, image_size], method='bilinear')
-
-
-def decode_and_center_crop(image_bytes, image_size: int, channels: int = 3):
-  """The evaluation view: centre crop of 0.875 of the short side, resized to image_size²."""
-  image = _decode_and_crop(image_bytes, channels, _center_crop_window)
-  return tf.image.resize(image, [image_size, image_size], method='bilinear')
-
-
-def pad_and_random_crop(image, seed, image_size: int):
-  """He et al. 2016 §4.2: pad by image_size/8 with black, crop image_size² at random."""
-  padding = image_size // 8
-  image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
-  return tf.image.stateless_random_crop(image, [image_size, image_size, tf.shape(image)[-1]],
-                                        seed=seed)
-
-
-def _to_uint8(image):
-  """Resized (float) pixels rounded back to uint8, the dtype batches carry."""
-  return tf.saturate_cast(tf.round(image), tf.uint8)
-
-
-def _resize_small(image, image_size: int):
-  if image.shape[0] == image_size and image.shape[1] == image_size:
-    return image
-  return _to_uint8(tf.image.resize(image, [image_size, image_size], method='bilinear'))
-
-
-def preprocess_for_train(example, seed, source: Source, image_size: int):
-  """One training example: random crop, flip; uint8 (the step normalises)."""
-  crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+def default_preprocessing(source: Source, image_size: int) -> tuple[str, str]:
+  """The train and eval preprocessing strings for `source` when the recipe gives none."""
   if source.encoded:
-    image = _to_uint8(decode_and_random_crop(example['image'], crop_seed, image_size,
-                                             source.channels))
-  else:
-    image = pad_and_random_crop(_resize_small(example['image'], image_size), crop_seed,
-                                image_size)
-  if source.flip:
-    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    return (f'inception_crop({image_size})|flip_lr',
+            f'center_crop({EVAL_CROP_FRACTION})|resize({image_size})')
+  train = f'resize({image_size})|pad_random_crop({image_size}, {image_size // 8})'
+  return train + ('|flip_lr' if source.flip else ''), f'resize({image_size})'
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+  """The checked train and eval pipelines of a run, and the channels they output."""
+
+  train: preprocessing.Pipeline
+  eval: preprocessing.Pipeline
+  channels: int
+
+
+def create_preprocessing(source: Source, image_size: int, train: str = '',
+                         evaluation: str = '') -> Preprocessing:
+  """Parses the recipe's strings (empty: `default_preprocessing`) and checks that both make
+  image_size × image_size images of the same channels from this source's images; raises
+  preprocessing.PreprocessError."""
+  default_train, default_eval = default_preprocessing(source, image_size)
+  size = (preprocessing.Size.exact(*source.image_shape) if source.image_shape
+          else preprocessing.Size())
+  pipelines, channels = [], []
+  for what, text in (('train_preprocess', train or default_train),
+                     ('eval_preprocess', evaluation or default_eval)):
+    try:
+      pipeline = preprocessing.parse(text)
+      channels.append(pipeline.check(size, source.channels, image_size, what))
+    except preprocessing.PreprocessError as error:
+      raise preprocessing.PreprocessError(
+          str(error) if str(error).startswith(what) else f'{what}: {error}') from None
+    pipelines.append(pipeline)
+  if channels[0] != channels[1]:
+    raise preprocessing.PreprocessError(
+        f'train_preprocess makes {channels[0]}-channel images but eval_preprocess '
+        f'{channels[1]}-channel ones: convert both the same way')
+  return Preprocessing(pipelines[0], pipelines[1], channels[0])
+
+
+def preprocess_for_train(example, seed, source: Source, pipeline: preprocessing.Pipeline):
+  """One training example through the train pipeline; uint8 (the step normalises)."""
+  image = pipeline(example['image'], seed, source.channels, source.encoded)
   return {'image': image, 'label': example['label']}
 
 
-def preprocess_for_eval(example, source: Source, image_size: int):
-  """One evaluation example: centre crop (photos) or resize (small images); uint8."""
-  if source.encoded:
-    image = _to_uint8(decode_and_center_crop(example['image'], image_size, source.channels))
-  else:
-    image = _resize_small(example['image'], image_size)
+def preprocess_for_eval(example, source: Source, pipeline: preprocessing.Pipeline):
+  """One evaluation example through the eval pipeline (its random ops get a fixed seed)."""
+  image = pipeline(example['image'], tf.constant([0, 0], tf.int64), source.channels,
+                   source.encoded)
   return {'image': image, 'label': example['label'], 'mask': tf.constant(1.0, tf.float32)}
 
 
@@ -406,14 +378,15 @@ def _data_options(deterministic: bool, threads: int | None = None) -> tf.data.Op
 
 
 def train_batches(source: Source, local_batch_size: int, image_size: int, seed: int,
-                  deterministic: bool = False,
-                  start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+                  deterministic: bool = False, start_step: int = 0,
+                  preprocess: str = '') -> Iterator[dict[str, np.ndarray]]:
   """Endless shuffled, augmented batches of this process's training examples.
 
   See `train_dataset`; `start_step` is the step a resumed run starts after.
   """
   return train_dataset(source, local_batch_size, image_size, seed, deterministic,
-                       start_example=start_step * local_batch_size).as_numpy_iterator()
+                       start_example=start_step * local_batch_size,
+                       preprocess=preprocess).as_numpy_iterator()
 
 
 # Epoch e is shuffled with seed * EPOCH_SEED_STRIDE + e: a distinct seed per (seed, epoch).
@@ -422,8 +395,10 @@ EPOCH_SEED_STRIDE = 1_000_003
 
 def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: int,
                   deterministic: bool = False, threads: int | None = None,
-                  start_example: int = 0) -> tf.data.Dataset:
+                  start_example: int = 0, preprocess: str = '') -> tf.data.Dataset:
   """This process's endless training stream, batched; `threads` gives it a private pool.
+
+  `preprocess` is the train_preprocess string (empty: the source's default).
 
   The stream is a sequence of epochs, and epoch e is a shuffle of every example
   of this process's slice, seeded by (seed, e); batches run on across epoch
@@ -436,6 +411,7 @@ def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: 
   without it tf.data may deliver neighbouring examples out of order (their
   augmentation stays the same) and resumption is exact up to that order.
   """
+  pipeline = create_preprocessing(source, image_size, train=preprocess).train
   dataset = source.train.dataset
   if not source.encoded:
     dataset = dataset.cache()  # small decoded datasets fit in memory; shared by all epochs
@@ -451,7 +427,7 @@ def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: 
   dataset = tf.data.Dataset.zip(dataset, positions)
   dataset = dataset.map(
       lambda example, position: preprocess_for_train(
-          example, tf.stack([tf.constant(seed, tf.int64), position]), source, image_size),
+          example, tf.stack([tf.constant(seed, tf.int64), position]), source, pipeline),
       num_parallel_calls=tf.data.AUTOTUNE)
   dataset = dataset.batch(local_batch_size, drop_remainder=True)
   return dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(deterministic, threads))
@@ -462,18 +438,20 @@ def num_eval_steps(source: Source, local_batch_size: int) -> int:
   return max(1, math.ceil(source.eval.max_process_examples / local_batch_size))
 
 
-def eval_batches(source: Source, local_batch_size: int,
-                 image_size: int) -> Iterator[dict[str, np.ndarray]]:
-  """This process's eval examples once, in num_eval_steps batches.
+def eval_batches(source: Source, local_batch_size: int, image_size: int,
+                 preprocess: str = '') -> Iterator[dict[str, np.ndarray]]:
+  """This process's eval examples once, in num_eval_steps batches, through the
+  eval_preprocess string `preprocess` (empty: the source's default).
 
   Padding examples (zero image, `mask` 0) fill the last batches, so metrics
   weighted by `mask` count every real example exactly once.
   """
   steps = num_eval_steps(source, local_batch_size)
-  dataset = source.eval.dataset.map(lambda e: preprocess_for_eval(e, source, image_size),
+  processing = create_preprocessing(source, image_size, evaluation=preprocess)
+  dataset = source.eval.dataset.map(lambda e: preprocess_for_eval(e, source, processing.eval),
                                     num_parallel_calls=tf.data.AUTOTUNE)
   padding = tf.data.Dataset.from_tensors({
-      'image': tf.zeros([image_size, image_size, source.channels], tf.uint8),
+      'image': tf.zeros([image_size, image_size, processing.channels], tf.uint8),
       'label': tf.constant(0, tf.int64),
       'mask': tf.constant(0.0, tf.float32),
   }).repeat(steps * local_batch_size - source.eval.num_examples)

@@ -35,6 +35,7 @@ import orbax.checkpoint as ocp
 
 from configs import default
 import input_pipeline
+import preprocessing
 from training import (checkpoints, configuration, distributed, metric_writers, metrics_file,
                       optimizers, progress, steps, workdir as run_folder, xla_flags)
 from training.configuration import ConfigError
@@ -127,11 +128,13 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   mesh = steps.create_mesh()
   source, num_classes = load_source(config)
   steps_per_epoch, total_steps, eval_every_steps = count_steps(config, source)
+  processing = input_pipeline.create_preprocessing(source, config.image_size,
+                                                   config.train_preprocess, config.eval_preprocess)
   model = steps.create_model(config, num_classes)
-  steps.check_input_size(model, config, source.channels)
+  steps.check_input_size(model, config, processing.channels)
   schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch, total_steps)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-  state = steps.create_train_state(init_rng, model, config.image_size, source.channels,
+  state = steps.create_train_state(init_rng, model, config.image_size, processing.channels,
                                    optimizers.create_optimizer(config, schedule), mesh)
   run_info = checkpoints.describe_run(config, num_classes)
   manager = checkpoints.create_checkpoint_manager(workdir, config.keep_checkpoints)
@@ -148,8 +151,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
                  num_classes=num_classes, devices=jax.device_count(),
                  platform=jax.devices()[0].platform, processes=jax.process_count(),
                  batch_size=config.batch_size, local_batch_size=local_batch_size,
-                 steps_per_epoch=steps_per_epoch, total_steps=total_steps, start_step=start_step)
-  status = {**run_info, 'channels': source.channels, 'parameters': parameters,
+                 steps_per_epoch=steps_per_epoch, total_steps=total_steps, start_step=start_step,
+                 processing=processing)
+  status = {**run_info, 'channels': processing.channels, 'parameters': parameters,
             'batch_size': config.batch_size, 'steps_per_epoch': steps_per_epoch,
             'total_steps': total_steps, 'devices': jax.device_count(),
             'processes': jax.process_count(), 'status': 'running', 'step': start_step,
@@ -158,7 +162,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   # The stream picks up exactly where the checkpointed step left it (see train_dataset).
   batches = input_pipeline.train_batches(source, local_batch_size, config.image_size,
                                          seed=config.seed, deterministic=config.deterministic,
-                                         start_step=start_step)
+                                         start_step=start_step,
+                                         preprocess=config.train_preprocess)
   return Experiment(
       config=config, source=source, mesh=mesh, state=state, start_step=start_step,
       total_steps=total_steps, steps_per_epoch=steps_per_epoch,
@@ -194,7 +199,8 @@ def log_progress(ex: Experiment, step: int, metrics: StepMetrics,
 
 def evaluate(ex: Experiment, step: int) -> dict[str, float]:
   """Exact metrics over the whole eval split, written, flushed and printed."""
-  batches = input_pipeline.eval_batches(ex.source, ex.local_batch_size, ex.config.image_size)
+  batches = input_pipeline.eval_batches(ex.source, ex.local_batch_size, ex.config.image_size,
+                                       ex.config.eval_preprocess)
   eval_metrics = steps.evaluate(ex.eval_step, ex.state, batches, ex.mesh)
   ex.writer.write_scalars(step, eval_metrics)
   ex.writer.flush()
@@ -300,7 +306,7 @@ def main(argv):
   try:
     distributed.initialize(FLAGS.config)
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (ConfigError, input_pipeline.DatasetError, WorkdirError,
+  except (ConfigError, input_pipeline.DatasetError, preprocessing.PreprocessError, WorkdirError,
           distributed.DistributedError) as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)

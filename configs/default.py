@@ -30,6 +30,13 @@ FIELDS = (
           '<data_dir>/downloads/manual.'),
     Field('image_size', 224, 'Side of the square network input, in pixels.',
           positive('a positive number of pixels')),
+    Field('train_preprocess', '', "Training augmentation: preprocessing ops joined by '|', "
+          "e.g. 'inception_crop(224)|flip_lr' (`python -m preprocessing` lists them); '' = "
+          'what the data is: Inception crops and flips for photographs, pad-and-crop for '
+          'small images.'),
+    Field('eval_preprocess', '', "The evaluation view, ops joined by '|', e.g. "
+          "'resize_short(256)|center_crop(224)'; '' = the centre crop of 0.875 of the "
+          'shorter side for photographs, the image itself for small images.'),
     Field('corrupt_images', 'skip', "Image files that cannot be decoded (image_folder datasets): "
           "'skip' leaves them out and reports them; 'fail' stops before training, listing them.",
           one_of('skip', 'fail')),

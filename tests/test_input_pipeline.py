@@ -2,6 +2,7 @@
 and image folders."""
 
 import collections
+import dataclasses
 import os
 
 import numpy as np
@@ -121,12 +122,15 @@ def test_empty_image_folder_is_a_clear_error(tmp_path):
     input_pipeline.load_source(f'image_folder:{tmp_path}')
 
 
-def test_random_crop_handles_png_as_well_as_jpeg():
+def test_default_preprocessing_handles_png_as_well_as_jpeg():
+  source = dataclasses.replace(input_pipeline.load_digits_source(), encoded=True, channels=3,
+                               image_shape=None)
+  processing = input_pipeline.create_preprocessing(source, 32)
   image = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
   for encode in (tf.io.encode_png, tf.io.encode_jpeg):
-    crop = input_pipeline.decode_and_random_crop(encode(image), tf.constant([1, 2]), 32)
+    crop = processing.train(encode(image), tf.constant([1, 2], tf.int64), 3, encoded=True)
     assert crop.shape == (32, 32, 3)
-    center = input_pipeline.decode_and_center_crop(encode(image), 32)
+    center = processing.eval(encode(image), tf.constant([0, 0], tf.int64), 3, encoded=True)
     assert center.shape == (32, 32, 3)
 
 

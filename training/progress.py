@@ -43,7 +43,7 @@ class Console:
 
   def banner(self, *, model: str, parameters: int, source, num_classes: int, devices: int,
              platform: str, processes: int, batch_size: int, local_batch_size: int,
-             steps_per_epoch: int, total_steps: int, start_step: int) -> None:
+             steps_per_epoch: int, total_steps: int, start_step: int, processing) -> None:
     self.print(
         f'{model}: {parameters:,} parameters | {source.name}: '
         f'{source.train.total_examples:,} train / {source.eval.total_examples:,} eval images, '
@@ -51,6 +51,8 @@ class Console:
         f'batch {batch_size}' + (f' ({local_batch_size} per process)' if processes > 1 else '')
         + f', {steps_per_epoch} steps per epoch, {total_steps} steps'
         + (f', resuming at step {start_step}' if start_step else ''))
+    self.print(f'preprocessing: train {processing.train} | eval {processing.eval} | '
+               f'{processing.channels} channel{"s" if processing.channels > 1 else ""}')
 
   def step(self, step: int, total_steps: int, summary: dict, steps_per_sec: float,
            batch_size: int, skipped_steps: int) -> None:
