@@ -67,6 +67,7 @@ class Experiment:
   local_batch_size: int
   train_step: Callable  # compiled: (state, batch, dropout_rng) -> (state, metrics)
   eval_step: Callable  # compiled: (state, batch) -> sums
+  plateau: Any  # the plateau schedule's optax transformation, or None
   train_batches: Iterator[dict]  # sharded global batches, already on their way to the devices
   dropout_rng: jax.Array
   manager: ocp.CheckpointManager
@@ -118,7 +119,14 @@ def count_steps(config: ml_collections.ConfigDict, source) -> tuple[int, int, in
                       f'{source.train.total_examples} training examples: use a smaller one')
   total_steps = (config.num_train_steps if config.num_train_steps > 0
                  else int(math.ceil(config.num_epochs * steps_per_epoch)))
-  return steps_per_epoch, total_steps, max(1, int(config.eval_every_epochs * steps_per_epoch))
+  eval_every_steps = max(1, int(config.eval_every_epochs * steps_per_epoch))
+  evaluations = total_steps // eval_every_steps
+  if config.lr_schedule == 'plateau' and evaluations <= config.lr_plateau_patience:
+    raise ConfigError(
+        f'lr_schedule=plateau divides the rate after {config.lr_plateau_patience} evaluations '
+        f'without improvement, but this run evaluates {evaluations} times before its end: '
+        'evaluate more often (eval_every_epochs) or lower lr_plateau_patience')
+  return steps_per_epoch, total_steps, eval_every_steps
 
 
 def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
@@ -134,8 +142,10 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   steps.check_input_size(model, config, processing.channels)
   schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch, total_steps)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  plateau = optimizers.create_plateau(config)
   state = steps.create_train_state(init_rng, model, config.image_size, processing.channels,
-                                   optimizers.create_optimizer(config, schedule), mesh)
+                                   optimizers.create_optimizer(config, schedule), mesh,
+                                   ema=config.ema_decay > 0, plateau=plateau)
   run_info = checkpoints.describe_run(config, num_classes)
   manager = checkpoints.create_checkpoint_manager(workdir, config.keep_checkpoints)
   state = checkpoints.restore_checkpoint(manager, state, run_info)
@@ -168,7 +178,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
       config=config, source=source, mesh=mesh, state=state, start_step=start_step,
       total_steps=total_steps, steps_per_epoch=steps_per_epoch,
       eval_every_steps=eval_every_steps, local_batch_size=local_batch_size,
-      train_step=train_step, eval_step=eval_step,
+      train_step=train_step, eval_step=eval_step, plateau=plateau,
       train_batches=steps.shard_batches(batches, mesh), dropout_rng=dropout_rng,
       manager=manager, run_info=run_info, status=status,
       writer=metric_writers.create_metric_writer(workdir, is_chief), console=console,
@@ -202,6 +212,8 @@ def evaluate(ex: Experiment, step: int) -> dict[str, float]:
   batches = input_pipeline.eval_batches(ex.source, ex.local_batch_size, ex.config.image_size,
                                        ex.config.eval_preprocess)
   eval_metrics = steps.evaluate(ex.eval_step, ex.state, batches, ex.mesh)
+  if ex.plateau is not None:  # before the checkpoint of this step, which keeps its state
+    ex.state = steps.update_plateau(ex.state, ex.plateau, eval_metrics, ex.mesh)
   ex.writer.write_scalars(step, eval_metrics)
   ex.writer.flush()
   ex.console.evaluation(step, step / ex.steps_per_epoch, eval_metrics)

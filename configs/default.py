@@ -11,7 +11,7 @@ fields, with defaults and allowed values, is printed by
 from training import optimizers
 from training.configuration import (Field, Rule, at_least_zero, build_config,
                                     describe_fields, fraction_below_one, increasing_positive,
-                                    one_of, positive, registered_model)
+                                    one_of, only_when, positive, registered_model)
 
 FIELDS = (
     # Model.
@@ -49,14 +49,38 @@ FIELDS = (
     Field('num_train_steps', -1, 'Length of training in steps; -1: num_epochs decides.'),
     Field('learning_rate', 0.1, 'For a batch of 256, scaled linearly with batch_size.',
           at_least_zero()),
-    Field('lr_schedule', 'cosine', "'cosine', 'step' (÷10 at lr_step_epochs) or 'constant'.",
-          one_of(*optimizers.LR_SCHEDULES)),
+    Field('lr_schedule', 'cosine', "'cosine', 'step' (÷10 at lr_step_epochs), 'exponential' "
+          "(× lr_decay_rate every lr_decay_epochs), 'constant', or 'plateau' (÷ "
+          'lr_plateau_factor when the validation error has not improved for '
+          'lr_plateau_patience evaluations).', one_of(*optimizers.LR_SCHEDULES)),
     Field('lr_step_epochs', (30, 60, 80), "Epochs at which the 'step' schedule divides by 10.",
           increasing_positive('(30, 60, 80)')),
+    Field('lr_decay_rate', 0.94, "The 'exponential' schedule's factor (Inception v3: 0.94).",
+          only_when('lr_schedule', 'exponential', 0.94,
+                    Rule(lambda value, config: 0 < value < 1, 'in (0, 1)'))),
+    Field('lr_decay_epochs', 2.0, "Epochs between the 'exponential' schedule's decays.",
+          only_when('lr_schedule', 'exponential', 2.0, positive())),
+    Field('lr_plateau_factor', 10.0, "The 'plateau' schedule divides the rate by this.",
+          only_when('lr_schedule', 'plateau', 10.0,
+                    Rule(lambda value, config: value > 1, 'more than 1'))),
+    Field('lr_plateau_patience', 2, "Evaluations without improvement of the validation error "
+          "before the 'plateau' schedule divides the rate.",
+          only_when('lr_schedule', 'plateau', 2, positive())),
     Field('warmup_epochs', 0.0, 'Linear warmup to the peak rate (Goyal et al. 2017).',
           at_least_zero()),
-    Field('momentum', 0.9, 'SGD momentum.', fraction_below_one()),
-    Field('nesterov', False, 'Nesterov momentum.'),
+    Field('optimizer', 'sgd', "'sgd' (with momentum) or 'rmsprop' (TensorFlow's, as the "
+          'Inception and MobileNet papers used it).', one_of(*optimizers.OPTIMIZERS)),
+    Field('momentum', 0.9, 'Momentum of SGD or of RMSProp.', fraction_below_one()),
+    Field('nesterov', False, 'Nesterov momentum (SGD).', only_when('optimizer', 'sgd', False)),
+    Field('rmsprop_decay', 0.9, "RMSProp's decay of the mean square.",
+          only_when('optimizer', 'rmsprop', 0.9, fraction_below_one())),
+    Field('rmsprop_epsilon', 1.0, "RMSProp's ε, inside the square root (Inception v3: 1.0).",
+          only_when('optimizer', 'rmsprop', 1.0, positive())),
+    Field('grad_clip_norm', 0.0, 'Clip the gradient to this global norm; 0 = off (Inception '
+          'v3: 2.0).', at_least_zero()),
+    Field('ema_decay', 0.0, 'Exponential moving average of the weights and BatchNorm '
+          'statistics, used for evaluation and the best checkpoint; 0 = off (Inception v3: '
+          '0.9999).', fraction_below_one()),
     Field('weight_decay', 1e-4, 'L2 weight decay of convolution and dense kernels.',
           at_least_zero()),
     Field('label_smoothing', 0.0, 'Label smoothing of the cross-entropy targets.',

@@ -47,7 +47,7 @@ BAD_INPUTS = {
                       'mean resnet56, resnet50'),
     'bad choice': (lambda t: [QUICK, '--config.lr_schedule=linear'],
                    "config.lr_schedule='linear' is not allowed: use one of cosine, step, "
-                   'constant'),
+                   'exponential, constant, plateau'),
     'batch not divisible': (lambda t: [QUICK, '--config.batch_size=33'],
                             'config.batch_size=33 does not divide over 2 devices: use a '
                             'multiple of 2'),
@@ -73,6 +73,23 @@ BAD_INPUTS = {
     'image too small for the model': (
         lambda t: [QUICK, '--config.model=googlenet', '--config.image_size=32'],
         'config.image_size=32 is too small for googlenet'),
+    'unknown preprocessing op': (
+        lambda t: [QUICK, '--config.train_preprocess=pad_random_crop(32, 4)|flip_rl'],
+        "train_preprocess: unknown preprocessing op 'flip_rl' (did you mean flip_lr?)"),
+    'crop larger than the image': (
+        lambda t: [QUICK, '--config.train_preprocess=random_crop(40)'],
+        'random_crop takes a 40×40 crop from an image whose shorter side is 8'),
+    'preprocessing to another size': (
+        lambda t: [QUICK, '--config.eval_preprocess=resize(28)'],
+        "eval_preprocess 'resize(28)' makes images 28×28, not image_size 32×32"),
+    'field of another optimiser': (
+        lambda t: [QUICK, '--config.rmsprop_epsilon=0.001'],
+        "config.rmsprop_epsilon=0.001 is not allowed: use a positive number with "
+        "optimizer='rmsprop'"),
+    'plateau without evaluations': (
+        lambda t: [QUICK, '--config.lr_schedule=plateau', '--config.eval_every_epochs=30'],
+        'lr_schedule=plateau divides the rate after 2 evaluations without improvement, but '
+        'this run evaluates'),
     'bad on_nonfinite': (lambda t: [QUICK, '--config.on_nonfinite=ignore'],
                          "config.on_nonfinite='ignore' is not allowed: use 'stop' or 'skip'"),
 }

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -41,9 +42,8 @@ def train_events(workdir):
   return [e for e in metrics_file.read_events(str(workdir / 'metrics.jsonl')) if 'train_loss' in e]
 
 
-def final_params(workdir, step):
-  restored = ocp.StandardCheckpointer().restore(workdir / 'checkpoints' / str(step) / 'state')
-  return restored['params']
+def final_state(workdir, step):
+  return ocp.StandardCheckpointer().restore(workdir / 'checkpoints' / str(step) / 'state')
 
 
 @pytest.mark.e2e
@@ -62,12 +62,21 @@ def test_a_signal_checkpoints_the_current_step_and_exits_cleanly(tmp_path, stop_
   assert f'checkpoint saved in {tmp_path / "checkpoints"}' in last
 
 
+# RMSProp, a plateau schedule that divides the rate several times within the run, and the
+# moving average of the weights: their states must come back from the checkpoint too.
+RMSPROP_PLATEAU_EMA = ['--config.optimizer=rmsprop', '--config.lr_schedule=plateau',
+                       '--config.lr_plateau_patience=1', '--config.eval_every_epochs=0.1',
+                       '--config.ema_decay=0.9', '--config.learning_rate=0.4']
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_an_interrupted_deterministic_run_ends_as_an_uninterrupted_one(tmp_path):
-  """Same steps, learning rates, metrics events and (to float tolerance) parameters."""
+@pytest.mark.parametrize('recipe', [[], RMSPROP_PLATEAU_EMA], ids=['sgd', 'rmsprop_plateau_ema'])
+def test_an_interrupted_deterministic_run_ends_as_an_uninterrupted_one(tmp_path, recipe):
+  """Same steps, learning rates, metrics events and (to float tolerance) parameters, moving
+  averages and plateau state."""
   args = ['--config.num_train_steps=100', '--config.deterministic=True',
-          '--config.checkpoint_every_steps=1000']
+          '--config.checkpoint_every_steps=1000', *recipe]
   whole, interrupted = tmp_path / 'whole', tmp_path / 'interrupted'
   result = run(whole, *args)
   assert result.returncode == 0, result.stderr[-2000:]
@@ -77,7 +86,8 @@ def test_an_interrupted_deterministic_run_ends_as_an_uninterrupted_one(tmp_path)
   process.send_signal(signal.SIGTERM)
   stdout, _ = process.communicate(timeout=300)
   assert 'stopped by SIGTERM at step' in stdout
-  stopped_at = int(stdout.split(' at step ')[1].split('/')[0])
+  stopped_line = next(line for line in stdout.splitlines() if line.startswith('stopped by'))
+  stopped_at = int(stopped_line.split(' at step ')[1].split('/')[0])
   assert 20 <= stopped_at < 100  # stopped mid-run, between checkpoints and log steps
   result = run(interrupted, *args)
   assert result.returncode == 0, result.stderr[-2000:]
@@ -92,11 +102,16 @@ def test_an_interrupted_deterministic_run_ends_as_an_uninterrupted_one(tmp_path)
   assert [e['step'] for e in evals(interrupted)] == [e['step'] for e in evals(whole)]
   for a, b in zip(evals(interrupted), evals(whole)):
     assert a['eval_loss'] == pytest.approx(b['eval_loss'], rel=1e-4)
-  expected_params, got_params = final_params(whole, 100), final_params(interrupted, 100)
-  for name in expected_params:
-    for key in expected_params[name]:
-      np.testing.assert_allclose(got_params[name][key], expected_params[name][key], rtol=1e-5,
-                                 atol=1e-6)
+  expected, got = final_state(whole, 100), final_state(interrupted, 100)
+  fields = ['params'] + (['ema_params', 'plateau'] if recipe else [])
+  for field in fields:
+    got_leaves = dict(jax.tree_util.tree_leaves_with_path(got[field]))
+    for path, value in jax.tree_util.tree_leaves_with_path(expected[field]):
+      np.testing.assert_allclose(got_leaves[path], value, rtol=1e-5, atol=1e-6,
+                                 err_msg=f'{field}{jax.tree_util.keystr(path)}')
+  if recipe:  # the plateau divided the rate during the run, before and after the stop
+    rates = sorted({e['learning_rate'] for e in train_events(whole)}, reverse=True)
+    assert len(rates) > 2 and float(got['plateau']['scale']) < 0.1
 
 
 @pytest.mark.e2e

@@ -67,7 +67,8 @@ def restore_trained_state(config: ml_collections.ConfigDict, workdir: str, num_c
   # schedule's values, only on there being a schedule.
   tx = optimizers.create_optimizer(config, optax.constant_schedule(0.0))
   state = steps.create_train_state(jax.random.key(config.seed), model, config.image_size,
-                                   channels, tx, steps.create_mesh())
+                                   channels, tx, steps.create_mesh(), ema=config.ema_decay > 0,
+                                   plateau=optimizers.create_plateau(config))
   manager = create_checkpoint_manager(workdir, config.keep_checkpoints)
   if manager.latest_step() is None:
     raise FileNotFoundError(f'no checkpoint in {manager.directory}: train first')

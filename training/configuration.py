@@ -56,6 +56,24 @@ def increasing_positive(example: str) -> Rule:
               f'positive epochs in increasing order, e.g. {example}')
 
 
+def only_when(field: str, choice: str, default: Any, rule: Rule | None = None) -> Rule:
+  """A field that means something only when `field` is `choice` (an optimiser's or a
+  schedule's setting): elsewhere it must keep its default, so that a setting given to the
+  wrong optimiser or schedule is refused rather than silently ignored; `rule` checks it
+  where it applies."""
+
+  def check(value, config):
+    if config[field] != choice:
+      return value == default
+    return rule is None or rule.check(value, config)
+
+  def words(value):
+    inside = rule.describe(value) if rule else 'any value'
+    return f'{inside} with {field}={choice!r}; it applies to nothing else (default {default!r})'
+
+  return Rule(check, words)
+
+
 def _suggest_models(value) -> str:
   if value is None:  # the field list: no refused value to suggest from
     return 'a registered model (`python -m models list` shows them all)'

@@ -37,22 +37,59 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int):
 
 
 class TrainState(train_state.TrainState):
-  """Parameters, optimiser state and step, plus BatchNorm's running statistics."""
+  """Parameters, optimiser state and step, plus BatchNorm's running statistics; with
+  ema_decay, their moving averages (what evaluation uses); under the plateau schedule,
+  the reduce-on-plateau state. Fields not in use are None, so that checkpoints of runs
+  without them keep the structure they always had."""
 
   batch_stats: Any = None
+  ema_params: Any = None
+  ema_batch_stats: Any = None
+  plateau: Any = None
 
 
 def create_train_state(rng, model, image_size: int, channels: int,
-                       tx: optax.GradientTransformation, mesh: Mesh) -> TrainState:
-  """Initialises the model and optimiser, replicated on every device of the mesh."""
+                       tx: optax.GradientTransformation, mesh: Mesh, *, ema: bool = False,
+                       plateau: optax.GradientTransformation | None = None) -> TrainState:
+  """Initialises the model and optimiser, replicated on every device of the mesh; the
+  moving averages start at the initial weights."""
 
   def init():
     variables = model.init(rng, jnp.zeros((1, image_size, image_size, channels), jnp.float32),
                            train=False)
-    return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
-                             batch_stats=variables.get('batch_stats', {}))
+    params, batch_stats = variables['params'], variables.get('batch_stats', {})
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
+                             batch_stats=batch_stats,
+                             ema_params=params if ema else None,
+                             ema_batch_stats=batch_stats if ema else None,
+                             plateau=plateau.init(params) if plateau is not None else None)
 
   return jax.jit(init, out_shardings=NamedSharding(mesh, P()))()
+
+
+def evaluated_variables(state: TrainState) -> dict:
+  """The variables evaluation uses: the moving averages where the run keeps them
+  (Inception v3 §8, Polyak averaging), else the trained ones."""
+  if state.ema_params is not None:
+    return {'params': state.ema_params, 'batch_stats': state.ema_batch_stats}
+  return {'params': state.params, 'batch_stats': state.batch_stats}
+
+
+def ema_decay_at(decay: float, step) -> jax.Array:
+  """TensorFlow's ExponentialMovingAverage with num_updates, as Inception's training code
+  used it: min(decay, (1 + step) / (10 + step)), so early averages follow the weights."""
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def update_plateau(state: TrainState, plateau: optax.GradientTransformation,
+                   eval_metrics: dict, mesh: Mesh) -> TrainState:
+  """The plateau state after an evaluation with `eval_metrics`: the validation error
+  (1 - top-1) decides. Every process computes the same from the same metrics."""
+  error = 1.0 - eval_metrics['eval_accuracy']
+  _, new = plateau.update(jnp.zeros(()), jax.device_get(state.plateau), value=error)
+  new = jax.device_put(jax.device_get(new), NamedSharding(mesh, P()))
+  return state.replace(plateau=new)
 
 
 def check_input_size(model, config: ml_collections.ConfigDict, channels: int) -> None:
@@ -112,8 +149,8 @@ def all_finite(tree) -> jax.Array:
 
 
 def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label_smoothing: float,
-               aux_loss_weight: float, image_mean, image_std):
-  """One SGD step on this device's share of the batch (runs under shard_map)."""
+               aux_loss_weight: float, image_mean, image_std, ema_decay: float = 0.0):
+  """One optimiser step on this device's share of the batch (runs under shard_map)."""
   device_index = jax.lax.axis_index(BATCH_AXIS)
   dropout_rng = jax.random.fold_in(jax.random.fold_in(dropout_rng, state.step), device_index)
 
@@ -134,7 +171,18 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
   # Each device normalised with its own batch's statistics; the running averages
   # kept for evaluation are averaged over devices once per step.
   batch_stats = jax.lax.pmean(updates.get('batch_stats', {}), BATCH_AXIS)
+  learning_rate = learning_rate_fn(state.step)
+  if state.plateau is not None:  # the schedule's rate × the plateau's scale, this step
+    learning_rate = learning_rate * state.plateau.scale
+    state = state.replace(opt_state=state.opt_state._replace(
+        hyperparams={**state.opt_state.hyperparams, 'learning_rate': learning_rate}))
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  if state.ema_params is not None:
+    decay = ema_decay_at(ema_decay, state.step)
+    average = lambda old, new: decay * old + (1.0 - decay) * new
+    new_state = new_state.replace(
+        ema_params=jax.tree.map(average, state.ema_params, new_state.params),
+        ema_batch_stats=jax.tree.map(average, state.ema_batch_stats, new_state.batch_stats))
   # A NaN or Inf loss or gradient (on any device) leaves parameters, optimiser
   # state and BatchNorm statistics as they were, so no checkpoint can hold a
   # broken state; the host sees `nonfinite` and stops or counts the step.
@@ -143,11 +191,11 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
   new_state = new_state.replace(**{
       field: jax.tree.map(lambda new, old: jnp.where(finite, new, old),
                           getattr(new_state, field), getattr(state, field))
-      for field in ('params', 'opt_state', 'batch_stats')})
+      for field in ('params', 'opt_state', 'batch_stats', 'ema_params', 'ema_batch_stats')})
   metrics = {
       'train_loss': loss,
       'train_accuracy': top_k_correct(logits, batch['label'], 1).mean(),
-      'learning_rate': learning_rate_fn(state.step),
+      'learning_rate': learning_rate,
   }
   metrics = jax.lax.pmean(metrics, BATCH_AXIS)
   metrics['nonfinite'] = 1.0 - finite.astype(jnp.float32)
@@ -156,7 +204,7 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
 
 def eval_step(state: TrainState, batch, *, image_mean, image_std):
   """Sums of correct predictions and losses over this device's real (mask 1) examples."""
-  logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
+  logits = state.apply_fn(evaluated_variables(state),
                           normalize_images(batch['image'], image_mean, image_std), train=False)
   logits, _ = split_outputs(logits)
   mask = batch['mask']
@@ -184,7 +232,8 @@ def compile_steps(mesh: Mesh, config: ml_collections.ConfigDict, learning_rate_f
   normalization = dict(image_mean=tuple(image_mean), image_std=tuple(image_std))
   train = functools.partial(train_step, learning_rate_fn=learning_rate_fn,
                             label_smoothing=config.label_smoothing,
-                            aux_loss_weight=config.aux_loss_weight, **normalization)
+                            aux_loss_weight=config.aux_loss_weight,
+                            ema_decay=config.ema_decay, **normalization)
   evaluate = functools.partial(eval_step, **normalization)
   parallel_train = jax.jit(
       jax.shard_map(train, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=(P(), P())),

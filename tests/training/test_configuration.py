@@ -39,10 +39,19 @@ def test_every_shipped_recipe_passes_the_checks():
     ('lr_step_epochs', (60, 30), 'use positive epochs in increasing order, e.g. (30, 60, 80)'),
     ('num_classes', 0, 'use a positive number, or -1 to take it from the dataset'),
     ('model', 'resnet5O', 'use a registered model (did you mean resnet56, resnet50'),
+    ('rmsprop_epsilon', 0.1, "config.rmsprop_epsilon=0.1 is not allowed: use a positive number "
+                             "with optimizer='rmsprop'; it applies to nothing else (default 1.0)"),
+    ('nesterov', True, None),  # fine with SGD: checked below with RMSProp
+    ('lr_plateau_patience', 3, "with lr_schedule='plateau'; it applies to nothing else"),
+    ('optimizer', 'adam', "use 'sgd' or 'rmsprop'"),
 ])
 def test_a_value_outside_its_rule_names_the_field_and_what_is_allowed(field, value, message):
   config = small_config()
   config[field] = value
+  if message is None:
+    configuration.validate_config(config, default.FIELDS)
+    config.optimizer = 'rmsprop'
+    message = "config.nesterov=True is not allowed: use any value with optimizer='sgd'"
   with pytest.raises(ConfigError, match='^config.') as caught:
     configuration.validate_config(config, default.FIELDS)
   assert message in str(caught.value)

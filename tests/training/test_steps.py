@@ -40,3 +40,35 @@ def test_evaluation_is_exact_with_a_partial_last_batch():
   expected_loss = float(np.mean(steps.cross_entropy(logits, labels)))
   assert metrics['eval_accuracy'] == pytest.approx(expected_accuracy, abs=1e-9)
   assert metrics['eval_loss'] == pytest.approx(expected_loss, rel=1e-5)
+
+
+def test_moving_averages_follow_the_weights_and_are_what_evaluation_uses():
+  """ema ← d ema + (1 - d) w after each step, d = min(ema_decay, (1 + step) / (10 + step)),
+  and the eval step scores the averaged weights; the plateau's scale multiplies the rate."""
+  config = small_config(ema_decay=0.9, lr_schedule='plateau', learning_rate=0.1)
+  source = input_pipeline.load_source('digits')
+  mesh = steps.create_mesh()
+  model = steps.create_model(config, 10)
+  schedule = optimizers.create_learning_rate_schedule(config, 44, 100)
+  plateau = optimizers.create_plateau(config)
+  state = steps.create_train_state(jax.random.key(3), model, 32, 1,
+                                   optimizers.create_optimizer(config, schedule), mesh,
+                                   ema=True, plateau=plateau)
+  state = state.replace(plateau=state.plateau._replace(scale=jax.numpy.float32(0.5)))
+  initial = jax.device_get(state.params)
+  parallel_train, parallel_eval = steps.compile_steps(mesh, config, schedule, source.mean,
+                                                      source.std)
+  batches = steps.shard_batches(input_pipeline.train_batches(source, 32, 32, seed=0), mesh)
+  state, metrics = parallel_train(state, next(batches), jax.random.key(0))
+  assert float(metrics['learning_rate']) == pytest.approx(0.1 * 32 / 256 * 0.5)
+  decay = min(0.9, 1 / 10)  # step 0
+  expected = jax.tree.map(lambda old, new: decay * old + (1 - decay) * new, initial,
+                          jax.device_get(state.params))
+  for got, want in zip(jax.tree.leaves(jax.device_get(state.ema_params)),
+                       jax.tree.leaves(expected)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+  evaluated = steps.evaluate(parallel_eval, state, input_pipeline.eval_batches(source, 360, 32),
+                             mesh)
+  swapped = state.replace(params=state.ema_params, ema_params=None, ema_batch_stats=None)
+  assert evaluated == steps.evaluate(parallel_eval, swapped,
+                                     input_pipeline.eval_batches(source, 360, 32), mesh)
