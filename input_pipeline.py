@@ -109,6 +109,9 @@ class Source:
   class_names: tuple[str, ...] = ()
   skipped_files: tuple[str, ...] = ()  # unreadable image files left out
   image_shape: tuple[int, int] | None = None  # (height, width) where every image has it
+  # Small, centred images (digits, CIFAR): pad-and-crop by default, not Inception crops.
+  small_images: bool = False
+  inferred: str = ''  # what was read from the data rather than known by name (the banner)
 
 
 def _process_slice(num_examples: int, process_index: int, process_count: int) -> tuple[int, int]:
@@ -144,7 +147,8 @@ def load_digits_source(process_index: int = 0, process_count: int = 1) -> Source
       eval=_split_from_arrays(images[test_index], labels[test_index], process_index,
                               process_count),
       num_classes=10, channels=1, encoded=False, flip=False, mean=mean, std=std,
-      class_names=tuple(str(d) for d in range(10)), image_shape=images.shape[1:3])
+      class_names=tuple(str(d) for d in range(10)), image_shape=images.shape[1:3],
+      small_images=True)
 
 
 def _prepare_tfds_builder(builder, name: str, data_dir: str | None, manual_dir: str | None):
@@ -215,7 +219,7 @@ def load_tfds_source(name: str, data_dir: str | None = None, manual_dir: str | N
       num_classes=features['label'].num_classes, channels=channels, encoded=encoded,
       flip=SMALL_IMAGE_DATASETS.get(name, True), mean=mean, std=std,
       class_names=tuple(features['label'].names),
-      image_shape=(height, width) if height and width else None)
+      image_shape=(height, width) if height and width else None, small_images=not encoded)
 
 
 def _is_readable_image(path: str) -> bool:
@@ -242,12 +246,87 @@ def _list_image_folder(split_dir: str, class_names: list[str]) -> tuple[list[str
   return paths, labels
 
 
+# Images whose shorter side is at most this many pixels are "small" (digits, CIFAR-like):
+# padded random crops instead of Inception crops, no flips unless the recipe asks.
+SMALL_IMAGE_SIDE = 64
+# How many training images are opened to learn what a folder's images are.
+SAMPLED_IMAGES = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderSample:
+  """What a sample of a folder's training images says about all of them."""
+
+  channels: int  # 1 if every sampled image is grayscale, else 3
+  shape: tuple[int, int] | None  # (height, width) if every sampled image has it
+  typical_side: int  # the median shorter side
+  count: int
+  paths: tuple[str, ...] = ()  # the training images, for image_statistics
+
+  @property
+  def small(self) -> bool:
+    return self.typical_side <= SMALL_IMAGE_SIDE
+
+  def describe(self) -> str:
+    size = (f'{self.shape[0]}×{self.shape[1]}' if self.shape
+            else f'shorter side ~{self.typical_side} px')
+    kind = 'small images' if self.small else 'photographs'
+    return (f'{self.count} sampled images: {self.channels} channel'
+            f'{"s" if self.channels > 1 else ""}, {size}: {kind}'
+            + ('' if self.channels == 3 and not self.small else
+               ', mean/std from the training images'))
+
+
+def sample_image_folder(train_dir: str, class_names: list[str]) -> FolderSample:
+  """Channels and size of up to SAMPLED_IMAGES training images, taken across the classes."""
+  from PIL import Image  # Imported here: only image folders are sampled.
+  paths, _ = _list_image_folder(train_dir, class_names)
+  step = max(1, len(paths) // SAMPLED_IMAGES)
+  channels, shapes = set(), []
+  for path in paths[::step][:SAMPLED_IMAGES]:
+    try:
+      with Image.open(path) as image:
+        channels.add(1 if image.mode in ('1', 'L', 'LA', 'I', 'I;16', 'F') else 3)
+        shapes.append((image.height, image.width))
+    except Exception:  # unreadable files are reported by the split reader
+      continue
+  if not shapes:
+    return FolderSample(3, None, 256, 0)
+  sides = sorted(min(shape) for shape in shapes)
+  return FolderSample(channels=1 if channels == {1} else 3,
+                      shape=shapes[0] if len(set(shapes)) == 1 else None,
+                      typical_side=sides[len(sides) // 2], count=len(shapes),
+                      paths=tuple(paths))
+
+
+def image_statistics(paths: list[str], channels: int,
+                     max_images: int = 1000) -> tuple[tuple[float, ...], tuple[float, ...]]:
+  """Per-channel mean and standard deviation (0-255 scale) of up to `max_images` of the
+  images at `paths`, evenly spaced through the list (so the same on every process)."""
+  from PIL import Image  # Imported here: only image folders are sampled.
+  total, squares, count = 0.0, 0.0, 0
+  for path in paths[::max(1, len(paths) // max_images)][:max_images]:
+    try:
+      with Image.open(path) as image:
+        pixels = np.asarray(image.convert('L' if channels == 1 else 'RGB'), np.float64)
+    except Exception:  # unreadable files are reported by the split reader
+      continue
+    pixels = pixels.reshape(-1, channels)
+    total, squares, count = total + pixels.sum(0), squares + (pixels**2).sum(0), count + len(pixels)
+  mean = total / max(count, 1)
+  std = np.sqrt(np.maximum(squares / max(count, 1) - mean**2, 1.0))
+  return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
 def load_image_folder_source(root: str, process_index: int = 0, process_count: int = 1) -> Source:
   """The user's images laid out `<root>/<split>/<class>/<image>`.
 
   `train` is the training split; `validation`, `val` or `test` (the first that
   exists) the evaluation split. Classes are the sub-folders of `train`, sorted.
   Every file is decoded once up front; unreadable ones are left out and reported.
+  What the images are is read from a sample of them (`sample_image_folder`):
+  grayscale folders give 1 channel, and small images (a shorter side of
+  SMALL_IMAGE_SIDE or less) the small-image preprocessing without flips.
   """
   train_dir = os.path.join(root, 'train')
   if not os.path.isdir(train_dir):
@@ -283,10 +362,19 @@ def load_image_folder_source(root: str, process_index: int = 0, process_count: i
     return result
 
   train, evaluation = split(train_dir), split(eval_dir)
-  mean, std = IMAGENET_MEAN_STD
+  sample = sample_image_folder(train_dir, class_names)
+  # Photographs keep ImageNet's statistics (those of any pretrained weights); grayscale or
+  # small images are normalised with their own, measured on the training images.
+  if sample.channels == 3 and not sample.small:
+    mean, std = IMAGENET_MEAN_STD
+  else:
+    mean, std = image_statistics(sample.paths, sample.channels)
   return Source(name=f'{IMAGE_FOLDER_PREFIX}{root}', train=train, eval=evaluation,
-                num_classes=len(class_names), channels=3, encoded=True, flip=True, mean=mean,
-                std=std, class_names=tuple(class_names), skipped_files=tuple(skipped))
+                num_classes=len(class_names), channels=sample.channels, encoded=True,
+                # Mirror images of small images (digits, letters) may be another class.
+                flip=not sample.small, mean=mean, std=std, class_names=tuple(class_names),
+                skipped_files=tuple(skipped), image_shape=sample.shape,
+                small_images=sample.small, inferred=sample.describe())
 
 
 def load_source(dataset: str, data_dir: str | None = None, manual_dir: str | None = None,
@@ -305,7 +393,7 @@ def load_source(dataset: str, data_dir: str | None = None, manual_dir: str | Non
 
 def default_preprocessing(source: Source, image_size: int) -> tuple[str, str]:
   """The train and eval preprocessing strings for `source` when the recipe gives none."""
-  if source.encoded:
+  if not source.small_images:
     return (f'inception_crop({image_size})|flip_lr',
             f'center_crop({EVAL_CROP_FRACTION})|resize({image_size})')
   train = f'resize({image_size})|pad_random_crop({image_size}, {image_size // 8})'

@@ -87,11 +87,31 @@ def is_due(step: int, every_steps: int, total_steps: int) -> bool:
   return step % every_steps == 0 or step == total_steps
 
 
-def load_source(config: ml_collections.ConfigDict):
+# Normalisation measured on an image folder's data, kept so that a resumed run uses the
+# numbers it started with even if the folder has changed since.
+IMAGE_STATISTICS_FILE = 'image_statistics.json'
+
+
+def keep_image_statistics(source, workdir: str):
+  """`source` with the mean/std saved in the workdir by the run's first start, if any;
+  else saves its own there."""
+  path = os.path.join(workdir, IMAGE_STATISTICS_FILE)
+  saved = run_folder.read_json(path)
+  if saved.get('dataset') == source.name:
+    return dataclasses.replace(source, mean=tuple(saved['mean']), std=tuple(saved['std']))
+  if jax.process_index() == 0:
+    run_folder.write_json_atomically(path, {'dataset': source.name, 'mean': source.mean,
+                                            'std': source.std})
+  return source
+
+
+def load_source(config: ml_collections.ConfigDict, workdir: str):
   """This process's slice of the dataset, after the corrupt-image policy; and the class count."""
   source = input_pipeline.load_source(config.dataset, config.data_dir or None,
                                       config.manual_dir or None, jax.process_index(),
                                       jax.process_count(), config.seed)
+  if source.inferred:
+    source = keep_image_statistics(source, workdir)
   skipped = source.skipped_files
   if skipped and config.corrupt_images == 'fail':
     raise input_pipeline.DatasetError(
@@ -134,7 +154,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   configuration.validate_config(config, default.FIELDS)
   run_folder.check_workdir(workdir)
   mesh = steps.create_mesh()
-  source, num_classes = load_source(config)
+  source, num_classes = load_source(config, workdir)
   steps_per_epoch, total_steps, eval_every_steps = count_steps(config, source)
   processing = input_pipeline.create_preprocessing(source, config.image_size,
                                                    config.train_preprocess, config.eval_preprocess)

@@ -17,6 +17,12 @@ def run_train(*args, workdir, timeout=600):
                         capture_output=True, text=True, timeout=timeout)
 
 
+def start_train(*args, workdir) -> subprocess.Popen:
+  """`python train.py --workdir=<workdir> <args>` started in the background, text pipes."""
+  return subprocess.Popen([sys.executable, 'train.py', f'--workdir={workdir}', *args], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def write_mock_metadata(data_dir: str, name: str, split_sizes: dict[str, int]) -> None:
   """dataset_info.json for tfds.testing.mock_data, with the split sizes given."""
   import tensorflow_datasets as tfds

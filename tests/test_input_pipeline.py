@@ -115,6 +115,35 @@ def test_image_folder_reports_and_skips_a_corrupt_file(tmp_path):
     assert next(batches)['image'].shape == (7, 32, 32, 3)
 
 
+def test_an_image_folder_is_described_by_its_images(tmp_path):
+  """Photographs: 3 channels, Inception crops, flips and ImageNet's statistics. Small
+  grayscale images: 1 channel, pad-and-crop without flips, their own statistics."""
+  write_image_folder(str(tmp_path / 'photos'), per_class=3)
+  photos = input_pipeline.load_source(f'image_folder:{tmp_path / "photos"}')
+  assert (photos.channels, photos.small_images, photos.flip) == (3, False, True)
+  assert (photos.mean, photos.std) == input_pipeline.IMAGENET_MEAN_STD
+  assert input_pipeline.default_preprocessing(photos, 224)[0] == 'inception_crop(224)|flip_lr'
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  pixels = {}
+  for split in ('train', 'validation'):
+    for label in ('a', 'b'):
+      os.makedirs(tmp_path / 'small' / split / label)
+      for index in range(4):
+        pixels[split, label, index] = rng.integers(0, 200, (20, 16), dtype=np.uint8)
+        Image.fromarray(pixels[split, label, index]).save(
+            tmp_path / 'small' / split / label / f'{index}.png')
+  small = input_pipeline.load_source(f'image_folder:{tmp_path / "small"}')
+  assert (small.channels, small.small_images, small.flip, small.image_shape) == (1, True, False,
+                                                                                 (20, 16))
+  train_pixels = np.stack([v for k, v in pixels.items() if k[0] == 'train']).astype(np.float64)
+  assert small.mean == pytest.approx((train_pixels.mean(),))
+  assert small.std == pytest.approx((train_pixels.std(),))
+  assert input_pipeline.default_preprocessing(small, 16) == (
+      'resize(16)|pad_random_crop(16, 2)', 'resize(16)')
+  assert next(input_pipeline.train_batches(small, 4, 16, seed=0))['image'].shape == (4, 16, 16, 1)
+
+
 def test_empty_image_folder_is_a_clear_error(tmp_path):
   os.makedirs(tmp_path / 'train' / 'cat')
   os.makedirs(tmp_path / 'validation' / 'cat')

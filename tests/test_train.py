@@ -100,3 +100,16 @@ def test_run_json_records_a_failure_and_its_reason(tmp_path):
   status = workdir.read_run_status(str(tmp_path))
   assert status['status'] == 'failed'
   assert status['stop_reason'].startswith('non-finite loss or gradients at step')
+
+
+def test_a_resumed_run_keeps_the_image_statistics_it_started_with(tmp_path):
+  import dataclasses
+  import input_pipeline
+  source = dataclasses.replace(input_pipeline.load_digits_source(), mean=(10.0,), std=(2.0,),
+                               name='image_folder:/data')
+  assert train.keep_image_statistics(source, str(tmp_path)) is source
+  changed = dataclasses.replace(source, mean=(12.0,), std=(3.0,))  # the folder grew
+  kept = train.keep_image_statistics(changed, str(tmp_path))
+  assert (kept.mean, kept.std) == ((10.0,), (2.0,))
+  other = dataclasses.replace(changed, name='image_folder:/elsewhere')
+  assert train.keep_image_statistics(other, str(tmp_path)).mean == (12.0,)

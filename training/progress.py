@@ -51,6 +51,8 @@ class Console:
         f'batch {batch_size}' + (f' ({local_batch_size} per process)' if processes > 1 else '')
         + f', {steps_per_epoch} steps per epoch, {total_steps} steps'
         + (f', resuming at step {start_step}' if start_step else ''))
+    if source.inferred:
+      self.print(f'{source.name}: {source.inferred}')
     self.print(f'preprocessing: train {processing.train} | eval {processing.eval} | '
                f'{processing.channels} channel{"s" if processing.channels > 1 else ""}')
 
