@@ -49,12 +49,15 @@ FIELDS = (
     Field('num_train_steps', -1, 'Length of training in steps; -1: num_epochs decides.'),
     Field('learning_rate', 0.1, 'For a batch of 256, scaled linearly with batch_size.',
           at_least_zero()),
-    Field('lr_schedule', 'cosine', "'cosine', 'step' (÷10 at lr_step_epochs), 'exponential' "
-          "(× lr_decay_rate every lr_decay_epochs), 'constant', or 'plateau' (÷ "
+    Field('lr_schedule', 'cosine', "'cosine', 'step' (× lr_step_factor at lr_step_epochs), "
+          "'exponential' (× lr_decay_rate every lr_decay_epochs), 'constant', or 'plateau' (÷ "
           'lr_plateau_factor when the validation error has not improved for '
           'lr_plateau_patience evaluations).', one_of(*optimizers.LR_SCHEDULES)),
-    Field('lr_step_epochs', (30, 60, 80), "Epochs at which the 'step' schedule divides by 10.",
-          increasing_positive('(30, 60, 80)')),
+    Field('lr_step_epochs', (30, 60, 80), "Epochs at which the 'step' schedule multiplies the "
+          'rate by lr_step_factor.', increasing_positive('(30, 60, 80)')),
+    Field('lr_step_factor', 0.1, "The 'step' schedule's factor (Wide ResNet: 0.2).",
+          only_when('lr_schedule', 'step', 0.1,
+                    Rule(lambda value, config: 0 < value < 1, 'in (0, 1)'))),
     Field('lr_decay_rate', 0.94, "The 'exponential' schedule's factor (Inception v3: 0.94).",
           only_when('lr_schedule', 'exponential', 0.94,
                     Rule(lambda value, config: 0 < value < 1, 'in (0, 1)'))),

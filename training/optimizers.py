@@ -21,9 +21,10 @@ def _cosine(config, peak: float, steps_per_epoch: int, warmup_steps: int, decay_
 
 
 def _step(config, peak: float, steps_per_epoch: int, warmup_steps: int, decay_steps: int):
-  """Divides by 10 at each of lr_step_epochs (counted from the start of training)."""
+  """× lr_step_factor (÷10 by default; Wide ResNet: ÷5) at each of lr_step_epochs (counted
+  from the start of training)."""
   del decay_steps
-  boundaries = {int(epoch * steps_per_epoch) - warmup_steps: 0.1
+  boundaries = {int(epoch * steps_per_epoch) - warmup_steps: config.lr_step_factor
                 for epoch in config.lr_step_epochs
                 if int(epoch * steps_per_epoch) > warmup_steps}
   return optax.piecewise_constant_schedule(peak, boundaries)
