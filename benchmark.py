@@ -222,6 +222,26 @@ def time_batches(batches, num_batches: int, batch_size: int) -> dict:
   return {'images_per_sec': images / wall, 'images_per_cpu_sec': images / cpu}
 
 
+def recipe_preprocess(recipe: str, side: int) -> str:
+  """The train_preprocess strings of the recipes benchmarked against the PIL/NumPy
+  reference (benchmarks/pil_reference.RECIPE_OPS restates the same ops), for a side-`side`
+  output: the scales are the papers' for 224 (256; [256, 512]; [256, 480])."""
+  return {
+      'inception': f'inception_crop({side})|flip_lr',
+      'alexnet': f'resize_short({round(side * 256 / 224)})|center_crop({round(side * 256 / 224)})'
+                 f'|random_crop({side})|flip_lr|pca_lighting(0.1)',
+      'vgg': f'scale_jitter({side * 8 // 7}, {side * 16 // 7})|random_crop({side})|flip_lr'
+             '|pca_lighting(0.1)',
+      'resnet': f'scale_jitter({side * 8 // 7}, {side * 15 // 7})|random_crop({side})|flip_lr'
+                '|pca_lighting(0.1)',
+  }[recipe]
+
+
+# Each op's cost is measured as what appending it to BASE_OPS adds per image and core.
+OP_COST_BASE = 'resize_short({short})|random_crop({side})'
+OP_COST_OPS = ('flip_lr', 'pca_lighting(0.1)', 'color_distort')
+
+
 def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str | None,
                              batch_size: int, image_size: int, num_batches: int,
                              generated_images: int) -> dict:
@@ -281,6 +301,25 @@ def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str
         pil_reference.time_with_workers(reference, num_batches, cores))
     results['PIL/NumPy reference, one process, not normalised (uint8 out)'] = (
         time_batches(iter(same_work_reference), num_batches, batch_size))
+    recipes = {}
+    for recipe in ('alexnet', 'vgg', 'resnet'):
+      ours_name = f'tf.data, {recipe} recipe (uint8 out)'
+      reference_name = f'PIL/NumPy reference, {recipe} recipe, one process (uint8 out)'
+      results[ours_name] = time_batches(
+          tf_data(preprocess=recipe_preprocess(recipe, image_size)).as_numpy_iterator(),
+          num_batches, batch_size)
+      recipe_reference = pil_reference.ReferencePipeline(
+          jpegs, batch_size, image_size, source.mean, source.std, normalize=False, recipe=recipe)
+      results[reference_name] = time_batches(iter(recipe_reference), num_batches, batch_size)
+      recipes[recipe] = (results[ours_name]['images_per_cpu_sec']
+                         / results[reference_name]['images_per_cpu_sec'])
+    base = OP_COST_BASE.format(short=round(image_size * 256 / 224), side=image_size)
+    microseconds = {}
+    for text in (base, *(f'{base}|{op}' for op in OP_COST_OPS)):
+      rate = time_batches(tf_data(preprocess=text).as_numpy_iterator(), num_batches, batch_size)
+      microseconds[text] = 1e6 / rate['images_per_cpu_sec']
+    op_costs = {op: microseconds[f'{base}|{op}'] - microseconds[base] for op in OP_COST_OPS}
+    op_costs[base] = microseconds[base]
   finally:
     if scratch:
       shutil.rmtree(scratch, ignore_errors=True)
@@ -299,6 +338,10 @@ def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str
           'PIL/NumPy reference, one process, not normalised (uint8 out)']['images_per_cpu_sec'],
       'total_ratio': ours['images_per_sec'] / results[
           f'PIL/NumPy reference, {cores} worker processes (float32 out)']['images_per_sec'],
+      # Per core, tf.data against the reference doing the same recipe's ops (uint8 out).
+      'recipe_per_core_ratios': recipes,
+      # CPU microseconds per image: the base pipeline's, and what each op adds to it.
+      'op_cpu_microseconds': op_costs,
   }
 
 
@@ -311,6 +354,12 @@ def input_pipeline_table(result: dict) -> str:
   lines.append(f'per core, tf.data is {result["per_core_ratio"]:.2f}× the PIL/NumPy reference '
                f'({result["per_core_ratio_same_work"]:.2f}× the reference without host '
                f'normalisation); with all cores {result["total_ratio"]:.2f}×')
+  lines.append('per core, against the reference doing the same ops: ' + ', '.join(
+      f'{recipe} {ratio:.2f}×' for recipe, ratio in result['recipe_per_core_ratios'].items()))
+  lines += ['', '| op | CPU µs per image |', '|---|---:|']
+  for op, microseconds in result['op_cpu_microseconds'].items():
+    lines.append(f'| {op if "|" not in op else op.replace("|", " then ")} '
+                 f'{"(the base)" if "|" in op else "(added to the base)"} | {microseconds:,.0f} |')
   return '\n'.join(lines)
 
 

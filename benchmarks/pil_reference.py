@@ -14,6 +14,10 @@ Per image, as in torchvision's ImageNet training example:
     sends them, for the comparison of equal work);
   * stack a batch (NHWC).
 
+The recipes' other pipelines (`RECIPE_OPS`: AlexNet's, VGG's and ResNet's) are
+restated the same way, op by op, for the same comparison: resize the shorter side
+with PIL's bilinear filter, crop with PIL, flip, and PCA lighting in NumPy.
+
 Worker processes make whole batches each, like a torch DataLoader's workers.
 """
 
@@ -52,15 +56,65 @@ def random_resized_crop_box(width: int, height: int, rng: np.random.Generator):
   return left, top, left + crop_width, top + crop_height
 
 
+def inception_crop(image: Image.Image, rng, image_size: int) -> Image.Image:
+  box = random_resized_crop_box(image.width, image.height, rng)
+  return image.resize((image_size, image_size), Image.BILINEAR, box=box)
+
+
+def resize_short(image: Image.Image, side: int) -> Image.Image:
+  scale = side / min(image.width, image.height)
+  return image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+
+
+def random_crop(image: Image.Image, rng, size: int) -> Image.Image:
+  left = int(rng.integers(0, image.width - size + 1))
+  top = int(rng.integers(0, image.height - size + 1))
+  return image.crop((left, top, left + size, top + size))
+
+
+def center_crop(image: Image.Image, size: int) -> Image.Image:
+  left, top = (image.width - size) // 2, (image.height - size) // 2
+  return image.crop((left, top, left + size, top + size))
+
+
+def flip(image: Image.Image, rng) -> Image.Image:
+  return image.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else image
+
+
+# ImageNet's RGB eigenvalues and eigenvectors (columns), as preprocessing.pca_lighting uses.
+EIGENVALUES = np.array([0.2175, 0.0188, 0.0045])
+EIGENVECTORS = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                         [-0.5836, -0.6948, 0.4203]])
+
+
+def pca_lighting(pixels: np.ndarray, rng, std: float = 0.1) -> np.ndarray:
+  offset = 255.0 * EIGENVECTORS @ (rng.normal(0.0, std, 3) * EIGENVALUES)
+  return np.clip(np.rint(pixels + offset.astype(np.float32)), 0, 255).astype(np.uint8)
+
+
+# The recipes' train pipelines for an output of side s, op by op (the preprocessing strings
+# of the same names in benchmark.py).
+RECIPE_OPS = {
+    'inception': lambda s: [lambda im, rng: inception_crop(im, rng, s), flip],
+    'alexnet': lambda s: [lambda im, rng: resize_short(im, round(s * 256 / 224)),
+                          lambda im, rng: center_crop(im, round(s * 256 / 224)),
+                          lambda im, rng: random_crop(im, rng, s), flip, pca_lighting],
+    'vgg': lambda s: [lambda im, rng: resize_short(im, int(rng.integers(s * 8 // 7,
+                                                                        s * 16 // 7 + 1))),
+                      lambda im, rng: random_crop(im, rng, s), flip, pca_lighting],
+    'resnet': lambda s: [lambda im, rng: resize_short(im, int(rng.integers(s * 8 // 7,
+                                                                           s * 15 // 7 + 1))),
+                         lambda im, rng: random_crop(im, rng, s), flip, pca_lighting],
+}
+
+
 def train_example(jpeg: bytes, rng: np.random.Generator, image_size: int, mean: np.ndarray,
-                  std: np.ndarray, normalize: bool = True) -> np.ndarray:
+                  std: np.ndarray, normalize: bool = True, recipe: str = 'inception') -> np.ndarray:
   """One augmented training image, image_size×image_size×3."""
   with Image.open(io.BytesIO(jpeg)) as image:
     image = image.convert('RGB')
-  box = random_resized_crop_box(image.width, image.height, rng)
-  image = image.resize((image_size, image_size), Image.BILINEAR, box=box)
-  if rng.random() < 0.5:
-    image = image.transpose(Image.FLIP_LEFT_RIGHT)
+  for op in RECIPE_OPS[recipe](image_size):
+    image = op(image, rng) if op is not pca_lighting else op(np.asarray(image, np.float32), rng)
   if not normalize:
     return np.asarray(image)
   return (np.asarray(image, dtype=np.float32) - mean) / std
@@ -70,13 +124,15 @@ class ReferencePipeline:
   """Batches of `jpegs` (encoded bytes), cycled in order, made by `train_example`."""
 
   def __init__(self, jpegs: list[bytes], batch_size: int, image_size: int,
-               mean: tuple[float, ...], std: tuple[float, ...], normalize: bool = True):
+               mean: tuple[float, ...], std: tuple[float, ...], normalize: bool = True,
+               recipe: str = 'inception'):
     self.jpegs = jpegs
     self.batch_size = batch_size
     self.image_size = image_size
     self.mean = np.asarray(mean, np.float32)
     self.std = np.asarray(std, np.float32)
     self.normalize = normalize
+    self.recipe = recipe
 
   def __iter__(self):
     """Endless batches made in this process, one image at a time (one core)."""
@@ -89,7 +145,7 @@ class ReferencePipeline:
     rng = np.random.default_rng(index)
     first = index * self.batch_size
     images = [train_example(self.jpegs[(first + i) % len(self.jpegs)], rng, self.image_size,
-                            self.mean, self.std, self.normalize)
+                            self.mean, self.std, self.normalize, self.recipe)
               for i in range(self.batch_size)]
     return np.stack(images), time.process_time() - start
 

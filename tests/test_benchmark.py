@@ -69,6 +69,12 @@ def test_input_pipeline_benchmark_on_a_tiny_generated_ilsvrc_dataset():
     assert timing['images_per_sec'] > 0 and timing['images_per_cpu_sec'] > 0
   for key in ('per_core_ratio', 'per_core_ratio_same_work', 'total_ratio'):
     assert result[key] > 0
+  for recipe in ('alexnet', 'vgg', 'resnet'):  # each against the reference doing its ops
+    assert f'tf.data, {recipe} recipe (uint8 out)' in names
+    assert f'PIL/NumPy reference, {recipe} recipe, one process (uint8 out)' in names
+    assert result['recipe_per_core_ratios'][recipe] > 0
+  assert set(result['op_cpu_microseconds']) == {
+      'resize_short(37)|random_crop(32)', 'flip_lr', 'pca_lighting(0.1)', 'color_distort'}
 
 
 @pytest.mark.e2e
