@@ -113,3 +113,15 @@ def test_a_resumed_run_keeps_the_image_statistics_it_started_with(tmp_path):
   assert (kept.mean, kept.std) == ((10.0,), (2.0,))
   other = dataclasses.replace(changed, name='image_folder:/elsewhere')
   assert train.keep_image_statistics(other, str(tmp_path)).mean == (12.0,)
+
+
+def test_resuming_with_moving_averages_a_run_written_without_them_is_refused(tmp_path):
+  train.train_and_evaluate(small_config(num_train_steps=10), str(tmp_path))
+  with pytest.raises(ConfigError, match='has no ema_params, ema_batch_stats state'):
+    train.train_and_evaluate(small_config(num_train_steps=20, ema_decay=0.9), str(tmp_path))
+
+
+def test_resuming_without_the_moving_averages_a_run_written_with_them_is_refused(tmp_path):
+  train.train_and_evaluate(small_config(num_train_steps=10, ema_decay=0.9), str(tmp_path))
+  with pytest.raises(ConfigError, match='resume with the settings it was written with'):
+    train.train_and_evaluate(small_config(num_train_steps=20), str(tmp_path))

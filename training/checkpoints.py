@@ -90,9 +90,36 @@ def restore_checkpoint(manager, state, run_info: dict):
       raise ConfigError(
           f'{manager.directory} holds a checkpoint with {key}={saved_info.get(key)!r}, this '
           f'run has {key}={run_info[key]!r}: use another --workdir to start fresh')
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-  return restored['state']
+  try:
+    return _restore_state(manager, step, state)
+  except ValueError as error:
+    if 'do not match' not in str(error):
+      raise
+  in_use = [field for field in steps.OPTIONAL_STATE_FIELDS if getattr(state, field) is not None]
+  if in_use:
+    raise ConfigError(
+        f'the checkpoint of step {step} in {manager.directory} has no {", ".join(in_use)} '
+        'state (it was written without ema_decay or the plateau schedule): use another '
+        '--workdir, or resume with the settings it was written with')
+  try:  # written before the optional fields existed: the core fields are all it has
+    core = _restore_state(manager, step, steps.CoreTrainState(
+        **{field: getattr(state, field) for field in steps.CORE_STATE_FIELDS}))
+  except ValueError as error:
+    if 'do not match' not in str(error):
+      raise
+    raise ConfigError(
+        f'the checkpoint of step {step} in {manager.directory} holds state this run does not '
+        'keep (written with ema_decay or the plateau schedule, or another optimizer): resume '
+        'with the settings it was written with, or use another --workdir') from None
+  return state.replace(step=core.step, params=core.params, opt_state=core.opt_state,
+                       batch_stats=core.batch_stats)
+
+
+def _restore_state(manager, step: int, target):
+  """Step `step`'s train state, restored into the structure and shardings of `target`."""
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+  return manager.restore(
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))['state']
 
 
 def describe_latest(manager) -> str:

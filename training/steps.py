@@ -36,16 +36,27 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int):
                       f'({error}): remove the option or pick a model that has it') from None
 
 
-class TrainState(train_state.TrainState):
-  """Parameters, optimiser state and step, plus BatchNorm's running statistics; with
-  ema_decay, their moving averages (what evaluation uses); under the plateau schedule,
-  the reduce-on-plateau state. Fields not in use are None, so that checkpoints of runs
-  without them keep the structure they always had."""
+class CoreTrainState(train_state.TrainState):
+  """Parameters, optimiser state and step, plus BatchNorm's running statistics: what
+  every checkpoint holds."""
 
   batch_stats: Any = None
+
+
+class TrainState(CoreTrainState):
+  """CoreTrainState, plus with ema_decay the moving averages of the parameters and
+  statistics (what evaluation uses), and under the plateau schedule the
+  reduce-on-plateau state. Fields not in use are None and add nothing to a
+  checkpoint, so that checkpoints of runs without them keep the structure they
+  always had (training/checkpoints.py restores those with CoreTrainState)."""
+
   ema_params: Any = None
   ema_batch_stats: Any = None
   plateau: Any = None
+
+
+CORE_STATE_FIELDS = ('step', 'apply_fn', 'params', 'tx', 'opt_state', 'batch_stats')
+OPTIONAL_STATE_FIELDS = ('ema_params', 'ema_batch_stats', 'plateau')
 
 
 def create_train_state(rng, model, image_size: int, channels: int,
