@@ -11,6 +11,7 @@ from benchmarks import profile_summary
 import benchmark
 
 
+@pytest.mark.slow  # compiles and profiles a train step: about 20 s
 def test_resnet20_train_step_profile_on_cpu(tmp_path):
   steps = benchmark.CompiledSteps('resnet20', batch_size=8)
   compiled, train_once = steps.compiled_train, steps.train_once

@@ -61,9 +61,10 @@ def test_mobilenet_v2_multiply_adds_and_shortcuts():
   assert not np.allclose(apply(variables, x), x)
 
 
-# v2 and v3 share the inverted residual block: the full suite checks both networks.
-@pytest.mark.parametrize('name', [pytest.param('mobilenet_v2', marks=pytest.mark.slow),
-                                  'mobilenet_v3_small'])
+# v2 and v3 share the inverted residual block: the full suite checks both networks (each
+# compiles its network's training step twice: slow).
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['mobilenet_v2', 'mobilenet_v3_small'])
 def test_mobilenet_stochastic_depth_drops_residual_branches_only_in_training(name):
   images = np.random.default_rng(0).standard_normal((4, 32, 32, 3)).astype(np.float32)
   plain = models.create(name, num_classes=5, dropout_rate=0.0)
