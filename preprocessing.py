@@ -33,7 +33,6 @@ import ast
 import dataclasses
 import difflib
 import inspect
-import math
 import sys
 from typing import Callable
 

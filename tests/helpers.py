@@ -1,5 +1,7 @@
 """Plain helpers the tests share (fixtures live in conftest.py)."""
 
+import glob
+import importlib.util
 import os
 import subprocess
 import sys
@@ -60,3 +62,18 @@ def small_config(**overrides):
                      eval_every_epochs=100.0, checkpoint_every_steps=10, keep_checkpoints=5))
   config.update(overrides)
   return config
+
+
+# Every recipe file of configs/ (default.py is the base, not a recipe).
+RECIPES = sorted(os.path.splitext(os.path.basename(path))[0]
+                 for path in glob.glob(os.path.join(REPO, 'configs', '*.py'))
+                 if os.path.basename(path) not in ('__init__.py', 'default.py'))
+
+
+def load_recipe(name: str):
+  """The config of configs/<name>.py."""
+  spec = importlib.util.spec_from_file_location(f'recipe_{name}',
+                                                os.path.join(REPO, 'configs', f'{name}.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()

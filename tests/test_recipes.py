@@ -3,30 +3,16 @@ train.py's checks, and its own train_preprocess and eval_preprocess strings run 
 images: photographs for the ImageNet recipes, the embedded 8×8 digits for the small-image
 ones (CIFAR-10 and the quickstart), one batch each of uint8 image_size² images."""
 
-import glob
-import importlib.util
-import os
 
 import numpy as np
 import pytest
 
 import input_pipeline
 from configs import default
-from tests.helpers import REPO, run_train, write_image_folder
+from tests.helpers import RECIPES, load_recipe, run_train, write_image_folder
 from training import configuration
 
-RECIPES = sorted(os.path.splitext(os.path.basename(path))[0]
-                 for path in glob.glob(os.path.join(REPO, 'configs', '*.py'))
-                 if os.path.basename(path) not in ('__init__.py', 'default.py'))
 BATCH = 4
-
-
-def load_recipe(name: str):
-  spec = importlib.util.spec_from_file_location(f'recipe_{name}',
-                                                os.path.join(REPO, 'configs', f'{name}.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 def small_images(config) -> bool:

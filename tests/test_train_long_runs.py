@@ -12,7 +12,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, start_train
 from training import metrics_file
 QUICK = ['--config=configs/quickstart.py', '--config.log_every_steps=5']
 
@@ -27,8 +27,7 @@ def run(workdir, *args):
 
 
 def start(workdir, *args):
-  return subprocess.Popen(train_command(workdir, *args), cwd=REPO, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  return start_train(*QUICK, *args, workdir=workdir)
 
 
 def wait_for_line(process, prefix: str) -> str:
@@ -166,5 +165,5 @@ def test_skipping_non_finite_steps_counts_them_and_finishes(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   events = train_events(tmp_path)
   assert events[-1]['step'] == 40 and events[-1]['skipped_steps'] > 0
-  params = final_params(tmp_path, 40)
+  params = final_state(tmp_path, 40)['params']
   assert all(np.all(np.isfinite(v)) for layer in params.values() for v in layer.values())

@@ -6,7 +6,6 @@ a network costs more than the network itself, so the tests take their shapes fro
 every model's real initialisers abstractly.
 """
 
-import importlib.util
 import math
 import os
 
@@ -116,15 +115,6 @@ def survival_probabilities(model: nn.Module, image_size: int = 32) -> list[float
     jax.eval_shape(lambda: model.init(jax.random.key(0),
                                       jnp.zeros((1, image_size, image_size, 3)), train=False))
   return found
-
-
-def load_recipe(name: str):
-  """The config of configs/<name>.py."""
-  spec = importlib.util.spec_from_file_location(f'configs.{name}',
-                                                os.path.join(REPO, 'configs', f'{name}.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 def lrn_reference(a: np.ndarray, k=2.0, n=5, alpha=1e-4, beta=0.75) -> np.ndarray:

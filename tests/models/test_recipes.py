@@ -3,14 +3,14 @@
 import pytest
 
 import models
-from tests.models import helpers
+from tests.helpers import load_recipe
 
 
 @pytest.mark.parametrize('recipe, model, image_size, rate', [
     ('alexnet', 'alexnet', 227, 0.02), ('zfnet', 'zfnet', 224, 0.02),
     ('vgg16', 'vgg16', 224, 0.01)])
 def test_classic_recipes_follow_their_papers(recipe, model, image_size, rate):
-  config = helpers.load_recipe(recipe)
+  config = load_recipe(recipe)
   assert config.model == model and config.model in models.names()
   assert config.image_size == image_size == models.spec(model).input_size
   assert config.learning_rate == pytest.approx(rate)
@@ -23,7 +23,7 @@ def test_classic_recipes_follow_their_papers(recipe, model, image_size, rate):
     'preact_resnet164_cifar10', 'wrn28_10_cifar10', 'resnext50_32x4d', 'se_resnet50',
     'resnet110_stochastic_depth_cifar10', 'wide_resnet50_2'])
 def test_residual_recipes_build_their_models(recipe):
-  config = helpers.load_recipe(recipe)
+  config = load_recipe(recipe)
   model_spec = models.spec(config.model)
   assert (config.num_classes, config.image_size) == (model_spec.num_classes,
                                                      model_spec.input_size)
