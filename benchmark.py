@@ -242,6 +242,38 @@ OP_COST_BASE = 'resize_short({short})|random_crop({side})'
 OP_COST_OPS = ('flip_lr', 'pca_lighting(0.1)', 'color_distort')
 
 
+def time_recipe_pipelines(results: dict, tf_data, jpegs, source, batch_size: int,
+                          image_size: int, num_batches: int) -> dict[str, float]:
+  """Adds to `results` the AlexNet, VGG and ResNet recipes' pipelines, tf.data's and the
+  PIL/NumPy reference's doing the same ops (uint8 out); returns tf.data's per-core ratio."""
+  from benchmarks import pil_reference
+  ratios = {}
+  for recipe in ('alexnet', 'vgg', 'resnet'):
+    ours_name = f'tf.data, {recipe} recipe (uint8 out)'
+    reference_name = f'PIL/NumPy reference, {recipe} recipe, one process (uint8 out)'
+    results[ours_name] = time_batches(
+        tf_data(preprocess=recipe_preprocess(recipe, image_size)).as_numpy_iterator(),
+        num_batches, batch_size)
+    reference = pil_reference.ReferencePipeline(jpegs, batch_size, image_size, source.mean,
+                                                source.std, normalize=False, recipe=recipe)
+    results[reference_name] = time_batches(iter(reference), num_batches, batch_size)
+    ratios[recipe] = (results[ours_name]['images_per_cpu_sec']
+                      / results[reference_name]['images_per_cpu_sec'])
+  return ratios
+
+
+def time_op_costs(tf_data, batch_size: int, image_size: int, num_batches: int) -> dict:
+  """CPU microseconds per image of OP_COST_BASE, and what each of OP_COST_OPS adds to it."""
+  base = OP_COST_BASE.format(short=round(image_size * 256 / 224), side=image_size)
+  microseconds = {}
+  for text in (base, *(f'{base}|{op}' for op in OP_COST_OPS)):
+    rate = time_batches(tf_data(preprocess=text).as_numpy_iterator(), num_batches, batch_size)
+    microseconds[text] = 1e6 / rate['images_per_cpu_sec']
+  costs = {op: microseconds[f'{base}|{op}'] - microseconds[base] for op in OP_COST_OPS}
+  costs[base] = microseconds[base]
+  return costs
+
+
 def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str | None,
                              batch_size: int, image_size: int, num_batches: int,
                              generated_images: int) -> dict:
@@ -301,25 +333,9 @@ def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str
         pil_reference.time_with_workers(reference, num_batches, cores))
     results['PIL/NumPy reference, one process, not normalised (uint8 out)'] = (
         time_batches(iter(same_work_reference), num_batches, batch_size))
-    recipes = {}
-    for recipe in ('alexnet', 'vgg', 'resnet'):
-      ours_name = f'tf.data, {recipe} recipe (uint8 out)'
-      reference_name = f'PIL/NumPy reference, {recipe} recipe, one process (uint8 out)'
-      results[ours_name] = time_batches(
-          tf_data(preprocess=recipe_preprocess(recipe, image_size)).as_numpy_iterator(),
-          num_batches, batch_size)
-      recipe_reference = pil_reference.ReferencePipeline(
-          jpegs, batch_size, image_size, source.mean, source.std, normalize=False, recipe=recipe)
-      results[reference_name] = time_batches(iter(recipe_reference), num_batches, batch_size)
-      recipes[recipe] = (results[ours_name]['images_per_cpu_sec']
-                         / results[reference_name]['images_per_cpu_sec'])
-    base = OP_COST_BASE.format(short=round(image_size * 256 / 224), side=image_size)
-    microseconds = {}
-    for text in (base, *(f'{base}|{op}' for op in OP_COST_OPS)):
-      rate = time_batches(tf_data(preprocess=text).as_numpy_iterator(), num_batches, batch_size)
-      microseconds[text] = 1e6 / rate['images_per_cpu_sec']
-    op_costs = {op: microseconds[f'{base}|{op}'] - microseconds[base] for op in OP_COST_OPS}
-    op_costs[base] = microseconds[base]
+    recipes = time_recipe_pipelines(results, tf_data, jpegs, source, batch_size, image_size,
+                                    num_batches)
+    op_costs = time_op_costs(tf_data, batch_size, image_size, num_batches)
   finally:
     if scratch:
       shutil.rmtree(scratch, ignore_errors=True)
