@@ -1,6 +1,6 @@
 """Learning-rate schedules and the optimisers, built from the config's fields.
 
-`lr_schedule`: cosine, step (÷10 at given epochs), exponential (Inception's "0.94
+`lr_schedule`: cosine, step (× lr_step_factor at given epochs), exponential (Inception's "0.94
 every 2 epochs"), constant, or plateau (÷ lr_plateau_factor when the validation
 error has not improved for lr_plateau_patience evaluations: AlexNet §5, VGG §3.1,
 ResNet §3.4). `optimizer`: SGD with momentum, or RMSProp with TensorFlow's

@@ -46,9 +46,9 @@ class CoreTrainState(train_state.TrainState):
 class TrainState(CoreTrainState):
   """CoreTrainState, plus with ema_decay the moving averages of the parameters and
   statistics (what evaluation uses), and under the plateau schedule the
-  reduce-on-plateau state. Fields not in use are None and add nothing to a
-  checkpoint, so that checkpoints of runs without them keep the structure they
-  always had (training/checkpoints.py restores those with CoreTrainState)."""
+  reduce-on-plateau state. Fields not in use are None (empty entries in a
+  checkpoint); checkpoints written before these fields existed lack them, and
+  training/checkpoints.py restores those with CoreTrainState."""
 
   ema_params: Any = None
   ema_batch_stats: Any = None
