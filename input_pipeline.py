@@ -526,23 +526,44 @@ def num_eval_steps(source: Source, local_batch_size: int) -> int:
   return max(1, math.ceil(source.eval.max_process_examples / local_batch_size))
 
 
-def eval_batches(source: Source, local_batch_size: int, image_size: int,
-                 preprocess: str = '') -> Iterator[dict[str, np.ndarray]]:
-  """This process's eval examples once, in num_eval_steps batches, through the
-  eval_preprocess string `preprocess` (empty: the source's default).
+def eval_batches(source: Source, local_batch_size: int, image_size: int, preprocess: str = '',
+                 views=None, views_per_image: int = 1,
+                 devices: int = 1) -> Iterator[dict[str, np.ndarray]]:
+  """This process's eval examples once, in num_eval_steps batches.
 
+  Each example is the eval_preprocess string `preprocess` makes of it (empty: the
+  source's default), or, with `views` (protocols.py), the `views_per_image` views that
+  function makes of the stored image, stacked on a second axis.
   Padding examples (zero image, `mask` 0) fill the last batches, so metrics
-  weighted by `mask` count every real example exactly once.
+  weighted by `mask` count every real example exactly once; they also round each batch
+  up to a multiple of `devices`, so that any batch size divides over this process's devices.
   """
   steps = num_eval_steps(source, local_batch_size)
   processing = create_preprocessing(source, image_size, evaluation=preprocess)
-  dataset = source.eval.dataset.map(lambda e: preprocess_for_eval(e, source, processing.eval),
-                                    num_parallel_calls=tf.data.AUTOTUNE)
-  padding = tf.data.Dataset.from_tensors({
-      'image': tf.zeros([image_size, image_size, processing.channels], tf.uint8),
-      'label': tf.constant(0, tf.int64),
-      'mask': tf.constant(0.0, tf.float32),
-  }).repeat(steps * local_batch_size - source.eval.num_examples)
-  dataset = dataset.concatenate(padding).batch(local_batch_size, drop_remainder=True)
+  if views is None:
+    dataset = source.eval.dataset.map(lambda e: preprocess_for_eval(e, source, processing.eval),
+                                      num_parallel_calls=tf.data.AUTOTUNE)
+    shape = [image_size, image_size, processing.channels]
+  else:
+    dataset = source.eval.dataset.map(
+        lambda e: {'image': views(e['image']), 'label': e['label'],
+                   'mask': tf.constant(1.0, tf.float32)}, num_parallel_calls=tf.data.AUTOTUNE)
+    shape = [views_per_image, image_size, image_size, processing.channels]
+
+  def padding(count: int) -> dict:
+    return {'image': tf.zeros([count] + shape, tf.uint8), 'label': tf.zeros([count], tf.int64),
+            'mask': tf.zeros([count], tf.float32)}
+
+  dataset = dataset.concatenate(tf.data.Dataset.from_tensor_slices(
+      padding(steps * local_batch_size - source.eval.num_examples)))
+  dataset = dataset.batch(local_batch_size, drop_remainder=True)
+  extra = -local_batch_size % devices
+  if extra:
+    dataset = dataset.map(lambda batch: _append_examples(batch, padding(extra)))
   dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(True))
   return dataset.as_numpy_iterator()
+
+
+def _append_examples(batch: dict, more: dict) -> dict:
+  """Each entry of `batch` with the same entry of `more` appended along the batch axis."""
+  return {key: tf.concat([value, more[key]], axis=0) for key, value in batch.items()}

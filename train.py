@@ -36,6 +36,7 @@ import orbax.checkpoint as ocp
 from configs import default
 import input_pipeline
 import preprocessing
+import protocols
 from training import (checkpoints, configuration, distributed, metric_writers, metrics_file,
                       optimizers, progress, steps, workdir as run_folder, xla_flags)
 from training.configuration import ConfigError
@@ -66,7 +67,7 @@ class Experiment:
   eval_every_steps: int
   local_batch_size: int
   train_step: Callable  # compiled: (state, batch, dropout_rng) -> (state, metrics)
-  eval_step: Callable  # compiled: (state, batch) -> sums
+  eval_step: Callable  # compiled: ((EvalModel,), batch) -> sums
   plateau: Any  # the plateau schedule's optax transformation, or None
   train_batches: Iterator[dict]  # sharded global batches, already on their way to the devices
   dropout_rng: jax.Array
@@ -166,7 +167,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   state = steps.create_train_state(init_rng, model, config.image_size, processing.channels,
                                    optimizers.create_optimizer(config, schedule), mesh,
                                    ema=config.ema_decay > 0, plateau=plateau)
-  run_info = checkpoints.describe_run(config, num_classes)
+  run_info = checkpoints.describe_run(config, num_classes, processing.channels, source.mean,
+                                      source.std)
   manager = checkpoints.create_checkpoint_manager(workdir, config.keep_checkpoints)
   state = checkpoints.restore_checkpoint(manager, state, run_info)
   start_step = int(jax.device_get(state.step))
@@ -183,7 +185,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
                  batch_size=config.batch_size, local_batch_size=local_batch_size,
                  steps_per_epoch=steps_per_epoch, total_steps=total_steps, start_step=start_step,
                  processing=processing)
-  status = {**run_info, 'channels': processing.channels, 'parameters': parameters,
+  status = {**run_info, 'parameters': parameters,
             'batch_size': config.batch_size, 'steps_per_epoch': steps_per_epoch,
             'total_steps': total_steps, 'devices': jax.device_count(),
             'processes': jax.process_count(), 'status': 'running', 'step': start_step,
@@ -229,9 +231,10 @@ def log_progress(ex: Experiment, step: int, metrics: StepMetrics,
 
 def evaluate(ex: Experiment, step: int) -> dict[str, float]:
   """Exact metrics over the whole eval split, written, flushed and printed."""
-  batches = input_pipeline.eval_batches(ex.source, ex.local_batch_size, ex.config.image_size,
-                                       ex.config.eval_preprocess)
-  eval_metrics = steps.evaluate(ex.eval_step, ex.state, batches, ex.mesh)
+  # The same evaluation as evaluate.py's `center` protocol, on the same kind of model.
+  (eval_metrics,), _ = protocols.evaluate(
+      ex.eval_step, (steps.eval_model(ex.state),), ex.source, protocols.CENTER,
+      ex.local_batch_size, ex.config.image_size, ex.config.eval_preprocess, ex.mesh)
   if ex.plateau is not None:  # before the checkpoint of this step, which keeps its state
     ex.state = steps.update_plateau(ex.state, ex.plateau, eval_metrics, ex.mesh)
   ex.writer.write_scalars(step, eval_metrics)

@@ -17,11 +17,15 @@ from training.configuration import ConfigError
 from training.workdir import WorkdirError
 
 
+def eval_accuracy(metrics: dict) -> float:
+  return metrics['eval_accuracy']
+
+
 def create_checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
   """Keeps the newest `keep` checkpoints plus the one with the best eval accuracy."""
   policy = ocp.checkpoint_managers.AnyPreservationPolicy([
       ocp.checkpoint_managers.LatestN(n=keep),
-      ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m['eval_accuracy'], n=1,
+      ocp.checkpoint_managers.BestN(get_metric_fn=eval_accuracy, n=1,
                                     keep_checkpoints_without_metrics=False),
   ])
   return ocp.CheckpointManager(
@@ -29,8 +33,11 @@ def create_checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
       # Synchronous saves: an asynchronous one finishes with a cross-device barrier
       # in a background thread, which on multi-device CPU can interleave with the
       # train step's all-reduce and deadlock both.
+      # best_fn makes orbax write each checkpoint's metrics, so that the best one is
+      # still known (kept, and found by evaluate.py --best) after a restart.
       options=ocp.CheckpointManagerOptions(preservation_policy=policy, create=True,
-                                           enable_async_checkpointing=False),
+                                           enable_async_checkpointing=False,
+                                           best_fn=eval_accuracy, best_mode='max'),
       item_names=('state', 'run'))
 
 
@@ -53,10 +60,54 @@ def save_checkpoint(manager, step: int, state, run_info: dict, metrics=None) -> 
         f'the newest complete checkpoint is {describe_latest(manager)}') from error
 
 
-def describe_run(config: ml_collections.ConfigDict, num_classes: int) -> dict:
-  """What a checkpoint must match to be resumed: saved with it, checked on restore."""
+def describe_run(config: ml_collections.ConfigDict, num_classes: int, channels: int | None = None,
+                 image_mean=None, image_std=None) -> dict:
+  """What a checkpoint must match to be resumed (model, classes, image size: checked on
+  restore), and what evaluating it needs (evaluate.py): input channels, the normalisation
+  it was trained with, and the whole config."""
   return {'model': config.model, 'num_classes': num_classes, 'image_size': config.image_size,
-          'dataset': config.dataset}
+          'dataset': config.dataset, 'channels': channels,
+          'image_mean': None if image_mean is None else list(image_mean),
+          'image_std': None if image_std is None else list(image_std),
+          'config': config.to_dict()}
+
+
+def open_checkpoints(directory: str) -> ocp.CheckpointManager:
+  """The checkpoints in `directory` (a run's checkpoints/ folder), read-only."""
+  return ocp.CheckpointManager(
+      os.path.abspath(directory),
+      options=ocp.CheckpointManagerOptions(read_only=True, create=False, best_fn=eval_accuracy,
+                                           best_mode='max'),
+      item_names=('state', 'run'))
+
+
+def read_run_info(manager, step: int) -> dict:
+  """What the run saved with the checkpoint of `step` (describe_run)."""
+  return manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))['run']
+
+
+def restore_eval_model(manager, step: int, model, image_size: int, channels: int, ema: bool,
+                       mesh) -> steps.EvalModel:
+  """Only the variables evaluation uses of the checkpoint of `step` (the moving averages
+  with `ema`), replicated over the mesh: the optimiser state is not read."""
+  shapes = jax.eval_shape(lambda: model.init(
+      jax.random.key(0), jax.numpy.zeros((1, image_size, image_size, channels)), train=False))
+  names = ('ema_params', 'ema_batch_stats') if ema else ('params', 'batch_stats')
+  target = {names[0]: shapes['params'], names[1]: shapes.get('batch_stats', {})}
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                          target)
+  restore_args = jax.tree.map(lambda x: ocp.ArrayRestoreArgs(sharding=replicated), target)
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        abstract, restore_args=restore_args, partial_restore=True)))['state']
+  except (ValueError, KeyError) as error:
+    raise ConfigError(
+        f'the checkpoint of step {step} in {manager.directory} does not hold {type(model).__name__}'
+        f'\'s variables at {image_size}×{image_size}×{channels} ({" ".join(str(error).split())[:160]}): '
+        'evaluate it with the config it was trained with') from None
+  return steps.EvalModel(model.apply, {'params': restored[names[0]],
+                                       'batch_stats': restored[names[1]]})
 
 
 def restore_trained_state(config: ml_collections.ConfigDict, workdir: str, num_classes: int,

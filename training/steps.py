@@ -9,8 +9,9 @@ train.py, benchmark.py, the notebook and the tests use these public names.
 
 import collections
 import functools
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from flax import struct
 from flax.training import train_state
 import jax
 import jax.numpy as jnp
@@ -213,18 +214,58 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
   return new_state, metrics
 
 
-def eval_step(state: TrainState, batch, *, image_mean, image_std):
-  """Sums of correct predictions and losses over this device's real (mask 1) examples."""
-  logits = state.apply_fn(evaluated_variables(state),
-                          normalize_images(batch['image'], image_mean, image_std), train=False)
-  logits, _ = split_outputs(logits)
-  mask = batch['mask']
+@struct.dataclass
+class EvalModel:
+  """What evaluation needs of a trained network: its apply function and the variables it
+  is evaluated with (`evaluated_variables`)."""
+
+  apply_fn: Callable = struct.field(pytree_node=False)
+  variables: dict
+
+
+def eval_model(state: TrainState) -> EvalModel:
+  return EvalModel(state.apply_fn, evaluated_variables(state))
+
+
+def average_predictions(log_probs, axis: int):
+  """The log of the mean softmax over `axis` (views of an image, or ensemble members):
+  AlexNet §4.1 averages "the predictions made by the network's softmax layer". One
+  prediction is returned as it is, so that a single view scores exactly its logits."""
+  if log_probs.shape[axis] == 1:
+    return jnp.squeeze(log_probs, axis)
+  return jax.nn.logsumexp(log_probs, axis=axis) - jnp.log(float(log_probs.shape[axis]))
+
+
+def eval_step(models: tuple[EvalModel, ...], batch, *, normalizations):
+  """Sums of correct predictions and losses over this device's real (mask 1) examples,
+  for each model and, with several, for their ensemble (softmax averaged) last.
+
+  `batch['image']` holds one view per example (batch × height × width × channels) or
+  several (batch × views × ...): each model's softmax is averaged over an example's
+  views, then over the models. `normalizations` holds each model's (mean, std).
+  """
+  images = batch['image']
+  if images.ndim == 4:
+    images = images[:, None]
+  examples, views = images.shape[:2]
+  flat = images.reshape((examples * views,) + images.shape[2:])
+  predictions = []
+  for model, (mean, std) in zip(models, normalizations):
+    logits, _ = split_outputs(model.apply_fn(model.variables, normalize_images(flat, mean, std),
+                                             train=False))
+    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32).reshape(examples, views, -1))
+    predictions.append(average_predictions(log_probs, axis=1))
+  if len(predictions) > 1:
+    predictions.append(average_predictions(jnp.stack(predictions), axis=0))
+  labels, mask = batch['label'], batch['mask']
   sums = {
-      'correct': jnp.sum(top_k_correct(logits, batch['label'], 1) * mask),
-      'correct_top5': jnp.sum(top_k_correct(logits, batch['label'], 5) * mask),
-      'loss': jnp.sum(cross_entropy(logits, batch['label']) * mask),
-      'count': jnp.sum(mask),
+      'correct': [jnp.sum(top_k_correct(p, labels, 1) * mask) for p in predictions],
+      'correct_top5': [jnp.sum(top_k_correct(p, labels, 5) * mask) for p in predictions],
+      'loss': [-jnp.sum(jnp.take_along_axis(p, labels[:, None], axis=1)[:, 0] * mask)
+               for p in predictions],
   }
+  sums = {name: jnp.stack(values) for name, values in sums.items()}
+  sums['count'] = jnp.sum(mask)
   return jax.lax.psum(sums, BATCH_AXIS)
 
 
@@ -240,18 +281,24 @@ def compile_steps(mesh: Mesh, config: ml_collections.ConfigDict, learning_rate_f
   The train state is donated: its buffers are reused for the new state.
   `image_mean` and `image_std` (per channel, 0-255 scale) normalise the uint8 batches.
   """
-  normalization = dict(image_mean=tuple(image_mean), image_std=tuple(image_std))
   train = functools.partial(train_step, learning_rate_fn=learning_rate_fn,
                             label_smoothing=config.label_smoothing,
                             aux_loss_weight=config.aux_loss_weight,
-                            ema_decay=config.ema_decay, **normalization)
-  evaluate = functools.partial(eval_step, **normalization)
+                            ema_decay=config.ema_decay, image_mean=tuple(image_mean),
+                            image_std=tuple(image_std))
   parallel_train = jax.jit(
       jax.shard_map(train, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=(P(), P())),
       donate_argnums=0)
-  parallel_eval = jax.jit(
-      jax.shard_map(evaluate, mesh=mesh, in_specs=(P(), P(BATCH_AXIS)), out_specs=P()))
-  return parallel_train, parallel_eval
+  return parallel_train, compile_eval_step(mesh, ((image_mean, image_std),))
+
+
+def compile_eval_step(mesh: Mesh, normalizations) -> Callable:
+  """eval_step as one jitted, data-parallel program: (models, batch) -> sums, for models
+  normalised with `normalizations` ((mean, std) per model, 0-255 scale)."""
+  normalizations = tuple((tuple(mean), tuple(std)) for mean, std in normalizations)
+  evaluate = functools.partial(eval_step, normalizations=normalizations)
+  return jax.jit(jax.shard_map(evaluate, mesh=mesh, in_specs=(P(), P(BATCH_AXIS)),
+                               out_specs=P()))
 
 
 def shard_batches(batches: Iterable[dict], mesh: Mesh, buffer_size: int = 2) -> Iterator[dict]:
@@ -283,19 +330,23 @@ def runs_one_program_at_a_time() -> bool:
   return jax.devices()[0].platform == 'cpu' and jax.local_device_count() > 1
 
 
-def evaluate(parallel_eval, state, batches: Iterable[dict], mesh: Mesh) -> dict[str, float]:
-  """Exact top-1/top-5 accuracy and mean loss over `batches` (numpy, masked padding)."""
+def evaluate(parallel_eval, models: tuple[EvalModel, ...], batches: Iterable[dict],
+             mesh: Mesh) -> tuple[list[dict[str, float]], int]:
+  """Exact top-1/top-5 accuracy and mean loss over `batches` (numpy, masked padding), for
+  each of `models` and, with several, their ensemble last; and the number of examples."""
   totals = None
   one_program_at_a_time = runs_one_program_at_a_time()
   for batch in shard_batches(batches, mesh):
-    sums = parallel_eval(state, batch)
+    sums = parallel_eval(models, batch)
     if one_program_at_a_time:
       jax.block_until_ready(sums)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
   totals = jax.device_get(totals)
   count = max(float(totals['count']), 1.0)
-  return {
-      'eval_accuracy': float(totals['correct']) / count,
-      'eval_top5_accuracy': float(totals['correct_top5']) / count,
-      'eval_loss': float(totals['loss']) / count,
-  }
+  metrics = [{
+      'eval_accuracy': float(correct) / count,
+      'eval_top5_accuracy': float(correct_top5) / count,
+      'eval_loss': float(loss) / count,
+  } for correct, correct_top5, loss in zip(totals['correct'], totals['correct_top5'],
+                                           totals['loss'])]
+  return metrics, int(totals['count'])

@@ -29,8 +29,9 @@ def test_evaluation_is_exact_with_a_partial_last_batch():
                                    optimizers.create_optimizer(config, schedule), mesh)
   _, parallel_eval = steps.compile_steps(mesh, config, schedule, source.mean, source.std)
   # 360 examples in batches of 34 (17 per device): the last batch has 20 real ones.
-  metrics = steps.evaluate(parallel_eval, state, input_pipeline.eval_batches(source, 34, 32),
-                           mesh)
+  (metrics,), count = steps.evaluate(parallel_eval, (steps.eval_model(state),),
+                                     input_pipeline.eval_batches(source, 34, 32), mesh)
+  assert count == 360
 
   batches = list(input_pipeline.eval_batches(source, 360, 32))
   images, labels = batches[0]['image'], batches[0]['label']
@@ -67,8 +68,8 @@ def test_moving_averages_follow_the_weights_and_are_what_evaluation_uses():
   for got, want in zip(jax.tree.leaves(jax.device_get(state.ema_params)),
                        jax.tree.leaves(expected)):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
-  evaluated = steps.evaluate(parallel_eval, state, input_pipeline.eval_batches(source, 360, 32),
-                             mesh)
+  evaluated = steps.evaluate(parallel_eval, (steps.eval_model(state),),
+                             input_pipeline.eval_batches(source, 360, 32), mesh)
   swapped = state.replace(params=state.ema_params, ema_params=None, ema_batch_stats=None)
-  assert evaluated == steps.evaluate(parallel_eval, swapped,
+  assert evaluated == steps.evaluate(parallel_eval, (steps.eval_model(swapped),),
                                      input_pipeline.eval_batches(source, 360, 32), mesh)

@@ -1,0 +1,338 @@
+r"""Evaluates checkpoints the way the papers did: any checkpoint, their multi-crop
+protocols, and ensembles.
+
+    python evaluate.py --workdir=/tmp/quickstart                 # newest checkpoint, centre view
+    python evaluate.py --workdir=/tmp/resnet50 --best --protocol=center,ten_crop
+    python evaluate.py --checkpoint=/tmp/vgg16/checkpoints/370000 \
+        --protocol='multi_scale(256, 384, 512)'
+    python evaluate.py --ensemble=/tmp/seed0,/tmp/seed1,/tmp/seed2 --out=/tmp/ensemble \
+        --protocol=ten_crop
+
+Prints top-1 and top-5 accuracy and error and the mean loss over the whole eval split,
+each example exactly once, for each protocol (protocols.py), and writes them to
+eval.json and eval.md in the run folder (or --out): one object per protocol and
+checkpoint, updated in place when the same one is evaluated again. An ensemble reports
+each member and the members' softmax averaged (AlexNet Table 2, GoogLeNet Table 2).
+
+Checkpoints carry the config they were trained with, so --config is needed only for
+checkpoints written before they did; given, it sets the data and the recipe's eval view
+(its overrides apply, e.g. --config.data_dir=) and must name the checkpoint's network.
+The evaluation is train.py's own: the same eval step, input pipeline and `center` view
+(protocols.evaluate), data-parallel over every device of every process.
+"""
+
+import dataclasses
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app, flags, logging
+import jax
+import ml_collections
+from ml_collections import config_flags
+
+from configs import default
+import input_pipeline
+import preprocessing
+import protocols
+from training import checkpoints, configuration, distributed, steps, workdir as run_folder
+from training import xla_flags
+from training.configuration import ConfigError
+from training.workdir import WorkdirError
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Recipe file (configs/*.py); needed only for '
+                                'checkpoints that do not carry their config.',
+                                lock_config=False, accept_new_attributes=True)
+flags.DEFINE_string('workdir', None, 'A train.py run folder: its newest checkpoint, or --step '
+                    'or --best.')
+flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, <workdir>/checkpoints/<step>.')
+flags.DEFINE_integer('step', None, 'The checkpoint of this step of --workdir.')
+flags.DEFINE_bool('best', False, 'The checkpoint of --workdir with the best eval accuracy.')
+flags.DEFINE_list('ensemble', [], 'Run folders (or checkpoint folders) whose softmax outputs '
+                  'are averaged: different seeds, or networks with the same classes.')
+flags.DEFINE_string('protocol', 'center', 'Comma-separated protocols: ' +
+                    ', '.join(protocols.KINDS) + ', optionally with scales, e.g. '
+                    "'ten_crop,multi_scale(256, 384, 512)'.")
+flags.DEFINE_integer('batch_size', -1, 'Test images per step over all devices (each with all '
+                     'its views); -1: the recipe\'s batch_size divided by the views per image.')
+flags.DEFINE_string('out', None, 'Folder for eval.json and eval.md (default: the run folder).')
+
+RESULTS_JSON, RESULTS_MARKDOWN = 'eval.json', 'eval.md'
+
+
+@dataclasses.dataclass
+class Member:
+  """One evaluated checkpoint."""
+
+  checkpoints_dir: str
+  step: int
+  info: dict  # what train.py saved with it (checkpoints.describe_run)
+  config: ml_collections.ConfigDict  # the network's config
+  run_dir: str  # the run folder it belongs to
+
+  @property
+  def name(self) -> str:
+    return os.path.join(self.checkpoints_dir, str(self.step))
+
+
+def locate(path: str, step: int | None, best: bool) -> tuple[str, int]:
+  """The checkpoints folder and the step named by a run folder (with --step or --best) or by
+  a checkpoint folder."""
+  path = os.path.abspath(path)
+  if not os.path.isdir(path):
+    raise WorkdirError(f'{path} does not exist: pass a train.py --workdir or one of its '
+                       'checkpoints/<step> folders')
+  name = os.path.basename(path)
+  if name.isdigit() and not os.path.isdir(os.path.join(path, 'checkpoints')):
+    return os.path.dirname(path), int(name)  # a checkpoint folder
+  directory = os.path.join(path, 'checkpoints')
+  manager = checkpoints.open_checkpoints(directory) if os.path.isdir(directory) else None
+  saved = manager.all_steps() if manager else []
+  if not saved:
+    raise WorkdirError(f'no checkpoint in {directory}: train first (python train.py '
+                       f'--workdir={path} ...) or pass the run folder that has them')
+  if step is not None:
+    if step not in saved:
+      raise WorkdirError(f'{directory} has no checkpoint of step {step}: it has steps '
+                         f'{", ".join(map(str, saved))}')
+    return directory, step
+  if best:
+    best_step = manager.best_step()
+    if best_step is None or manager.metrics(best_step) is None:
+      raise WorkdirError(f'no checkpoint in {directory} carries eval metrics to rank by: pass '
+                         f'--step (it has steps {", ".join(map(str, saved))}) or leave both out '
+                         'for the newest')
+    return directory, best_step
+  return directory, saved[-1]
+
+
+def load_member(path: str, step: int | None, best: bool,
+                given: ml_collections.ConfigDict | None) -> Member:
+  directory, step = locate(path, step, best)
+  manager = checkpoints.open_checkpoints(directory)
+  if step not in manager.all_steps():
+    raise WorkdirError(f'{directory} has no complete checkpoint of step {step}: it has steps '
+                       f'{", ".join(map(str, manager.all_steps())) or "none"}')
+  info = checkpoints.read_run_info(manager, step)
+  if 'config' in info:
+    config = ml_collections.ConfigDict(info['config'])
+  elif given is not None:
+    config = given
+  else:
+    raise ConfigError(f'the checkpoint {directory}/{step} does not carry its config (written '
+                      'before checkpoints did): pass --config=<the recipe it was trained with>')
+  return Member(directory, step, info, config, os.path.dirname(directory))
+
+
+def check_members(members: list[Member], data_config, given, ensemble: bool) -> None:
+  """Refuses members that the data or each other cannot be evaluated together with."""
+  first = members[0]
+  for member in members:
+    for key, wanted in (('num_classes', first.info['num_classes']),
+                        ('image_size', data_config.image_size)):
+      if member.info[key] != wanted:
+        what = 'the ensemble\'s first member' if key == 'num_classes' else 'the evaluation'
+        raise ConfigError(
+            f'{member.name} has {key}={member.info[key]}, {what} {key}={wanted}: '
+            + ('an ensemble\'s members must share classes and input size' if ensemble else
+               'evaluate it with the config it was trained with'))
+  if given is not None and not ensemble and given.model != first.info['model']:
+    raise ConfigError(f'{first.name} holds a {first.info["model"]} network, --config names '
+                      f'{given.model}: pass the recipe it was trained with, or leave --config out')
+
+
+def normalization(member: Member, source) -> tuple[tuple[float, ...], tuple[float, ...]]:
+  """The mean and std the member was trained with: saved with its checkpoint, else in its
+  run folder (image folders), else the dataset's."""
+  if member.info.get('image_mean') is not None:
+    return tuple(member.info['image_mean']), tuple(member.info['image_std'])
+  saved = run_folder.read_json(os.path.join(member.run_dir, 'image_statistics.json'))
+  if saved.get('dataset') == source.name:
+    return tuple(saved['mean']), tuple(saved['std'])
+  return source.mean, source.std
+
+
+def check_output(folder: str) -> dict:
+  """Fails before any work where the results cannot be written or would overwrite a file
+  this tool did not write; returns the results already there."""
+  existing = os.path.join(folder, RESULTS_JSON)
+  parent = folder
+  while not os.path.isdir(parent):
+    parent = os.path.dirname(parent) or '.'
+  if not os.access(parent, os.W_OK) or (os.path.exists(existing)
+                                        and not os.access(existing, os.W_OK)):
+    raise WorkdirError(f'cannot write {RESULTS_JSON} in {folder}: pass --out=<a folder you '
+                       'can write to>')
+  if not os.path.exists(existing):
+    return {'results': []}
+  saved = run_folder.read_json(existing)
+  if not isinstance(saved.get('results'), list):
+    raise WorkdirError(f'{existing} is not an {RESULTS_JSON} this tool wrote: move it away or '
+                       'pass --out=<another folder>')
+  return saved
+
+
+def result_key(result: dict) -> tuple:
+  return (result['protocol'], tuple((m['checkpoint'], m['checkpoint_step'])
+                                    for m in result.get('members', [result])))
+
+
+def record(protocol, metrics: dict, count: int, member: Member | None, batch_size: int) -> dict:
+  """One evaluation's numbers as eval.json keeps them."""
+  result = {'protocol': str(protocol), 'views_per_image': protocol.views_per_image,
+            'num_examples': count, **metrics,
+            'eval_error': 1.0 - metrics['eval_accuracy'],
+            'eval_top5_error': 1.0 - metrics['eval_top5_accuracy'],
+            'batch_size': batch_size, 'devices': jax.device_count()}
+  if member is not None:
+    result.update(model=member.info['model'], checkpoint=member.checkpoints_dir,
+                  checkpoint_step=member.step, dataset=member.info['dataset'])
+  return result
+
+
+def table(results: list[dict], markdown: bool = False) -> str:
+  """The results as rows: one per protocol, or per member and ensemble."""
+  header = ('protocol', 'views', 'model', 'checkpoint', 'top-1 err', 'top-5 err', 'top-1 acc',
+            'top-5 acc', 'loss', 'images')
+  rows = []
+  for result in results:
+    entries = result.get('members', []) + [result]
+    for entry in entries:
+      if entry is result and 'members' in result:
+        who, where = f'ensemble of {len(result["members"])}', '(softmax averaged)'
+      else:
+        who, where = entry['model'], f'{entry["checkpoint"]}/{entry["checkpoint_step"]}'
+      rows.append((result['protocol'], str(result['views_per_image']), who, where,
+                   f'{100 * entry["eval_error"]:.2f} %', f'{100 * entry["eval_top5_error"]:.2f} %',
+                   f'{100 * entry["eval_accuracy"]:.2f} %',
+                   f'{100 * entry["eval_top5_accuracy"]:.2f} %', f'{entry["eval_loss"]:.4f}',
+                   str(result['num_examples'])))
+  if markdown:
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    return '\n'.join(lines + ['| ' + ' | '.join(row) + ' |' for row in rows])
+  widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
+  return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                   for row in [header] + rows)
+
+
+def evaluate_checkpoints(members: list[Member], data_config, protocol_list, batch_size: int):
+  """Every protocol's results for the members (one result per protocol, with the members'
+  own numbers inside for an ensemble)."""
+  source = input_pipeline.load_source(data_config.dataset, data_config.data_dir or None,
+                                      data_config.manual_dir or None, jax.process_index(),
+                                      jax.process_count(), data_config.seed)
+  if members[0].info['num_classes'] != source.num_classes:
+    raise ConfigError(f'{members[0].name} has {members[0].info["num_classes"]} classes, '
+                      f'{source.name} has {source.num_classes}: evaluate it on the data it was '
+                      'trained on')
+  if source.skipped_files:
+    print(f'warning: {len(source.skipped_files)} image files cannot be decoded and are left '
+          f'out, e.g. {", ".join(source.skipped_files[:3])}', file=sys.stderr)
+  image_size = data_config.image_size
+  channels = input_pipeline.create_preprocessing(
+      source, image_size, data_config.train_preprocess, data_config.eval_preprocess).channels
+  resolved = [p.resolve(image_size, source.small_images, data_config.eval_preprocess,
+                        source.flip) for p in protocol_list]
+  mesh = steps.create_mesh()
+  models = []
+  for member in members:
+    network = steps.create_model(member.config, member.info['num_classes'])
+    models.append(checkpoints.restore_eval_model(
+        checkpoints.open_checkpoints(member.checkpoints_dir), member.step, network, image_size,
+        member.info.get('channels') or channels, member.config.ema_decay > 0, mesh))
+  parallel_eval = steps.compile_eval_step(mesh, [normalization(m, source) for m in members])
+  results = []
+  for protocol in resolved:
+    size = batch_size if batch_size > 0 else max(
+        1, data_config.batch_size // protocol.views_per_image)
+    local_batch_size = -(-size // jax.process_count())
+    metrics, count = protocols.evaluate(parallel_eval, tuple(models), source, protocol,
+                                        local_batch_size, image_size,
+                                        data_config.eval_preprocess, mesh)
+    if len(members) == 1:
+      results.append(record(protocol, metrics[0], count, members[0], size))
+    else:
+      result = record(protocol, metrics[-1], count, None, size)
+      result['members'] = [record(protocol, m, count, member, size)
+                           for m, member in zip(metrics, members)]
+      results.append(result)
+  return results
+
+
+def run(argv_config: ml_collections.ConfigDict | None) -> list[dict]:
+  """The command: checks everything, evaluates, prints and writes the results."""
+  if FLAGS.ensemble and (FLAGS.workdir or FLAGS.checkpoint):
+    raise ConfigError('pass either --ensemble or --workdir/--checkpoint, not both')
+  if not FLAGS.ensemble and bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
+    raise ConfigError('pass --workdir=<run folder> or --checkpoint=<checkpoint folder> (or '
+                      '--ensemble=<run>,<run>,...)')
+  if FLAGS.step is not None and FLAGS.best:
+    raise ConfigError('pass --step or --best, not both')
+  if argv_config is not None:
+    configuration.validate_config(argv_config, default.FIELDS)
+  protocol_list = protocols.parse(FLAGS.protocol)
+  paths = FLAGS.ensemble or [FLAGS.workdir or FLAGS.checkpoint]
+  members = [load_member(path, FLAGS.step, FLAGS.best, argv_config) for path in paths]
+  data_config = argv_config if argv_config is not None else members[0].config
+  check_members(members, data_config, argv_config, ensemble=len(members) > 1)
+  if FLAGS.out:
+    out = FLAGS.out
+  elif len(members) > 1:
+    raise ConfigError('an ensemble\'s results need a folder of their own: pass --out=<folder>')
+  else:
+    out = members[0].run_dir
+  saved = check_output(out) if jax.process_index() == 0 else {'results': []}
+
+  results = evaluate_checkpoints(members, data_config, protocol_list, FLAGS.batch_size)
+  if jax.process_index() == 0:
+    print(table(results), flush=True)
+    new_keys = {result_key(r) for r in results}
+    kept = [r for r in saved['results'] if result_key(r) not in new_keys]
+    everything = kept + results
+    os.makedirs(out, exist_ok=True)
+    run_folder.write_json_atomically(os.path.join(out, RESULTS_JSON), {'results': everything})
+    with open(os.path.join(out, RESULTS_MARKDOWN), 'w', encoding='utf-8') as f:
+      f.write(f'# Evaluations\n\nWritten by evaluate.py; {RESULTS_JSON} holds the same numbers.'
+              f'\n\n{table(everything, markdown=True)}\n')
+    print(f'results in {os.path.join(out, RESULTS_JSON)} and {RESULTS_MARKDOWN}')
+  return results
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing that answers a bad flag, recipe or config field in one line."""
+  try:
+    remaining = FLAGS(argv)
+    if FLAGS.config is not None:
+      FLAGS.config.keys()
+      unknown = configuration.unknown_fields(FLAGS['config'].override_values, default.FIELDS)
+      if unknown:
+        raise ConfigError(configuration.describe_unknown(unknown[0], default.FIELDS))
+    return remaining
+  except (flags.Error, ConfigError) as error:
+    message = str(error)
+  except (OSError, SyntaxError, ImportError) as error:
+    message = f'cannot load the --config recipe file ({" ".join(str(error).split())})'
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  given = FLAGS.config
+  xla_flags.set_default_xla_flags(deterministic=False)
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.ERROR)  # orbax's notices about the items it does not read
+  try:
+    distributed.initialize(given if given is not None else default.get_config())
+    run(given)
+  except (ConfigError, input_pipeline.DatasetError, preprocessing.PreprocessError,
+          protocols.ProtocolError, WorkdirError, distributed.DistributedError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)
