@@ -5,6 +5,8 @@ XLA reads XLA_FLAGS when JAX starts, so the environment is set here, before any
 test imports JAX; subprocesses started by tests (the train.py CLI) inherit it.
 """
 
+import fcntl
+import json
 import os
 
 # Two simulated devices exercise the data-parallel code. The other two flags
@@ -39,6 +41,33 @@ def imagenet_data_dir(tmp_path_factory, ilsvrc_manual_dir):
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   input_pipeline.load_source('imagenet2012', data_dir, ilsvrc_manual_dir)
   return data_dir
+
+
+@pytest.fixture(scope='session')
+def quickstart_runs(tmp_path_factory):
+  """The README's quickstart command, trained once for the whole suite: on the embedded
+  digits ('embedded') and on the same digits as a folder of grayscale PNG files ('folder').
+  Maps each to (workdir, stdout). Tests evaluate these runs but never write into them.
+
+  The test processes share one temporary root (pytest-xdist's recipe for a session fixture
+  that runs once): the first to get here trains under a file lock, the others wait for it
+  and read what it left.
+  """
+  root = tmp_path_factory.getbasetemp().parent / 'quickstart'
+  root.mkdir(exist_ok=True)
+  runs = {'embedded': [], 'folder': [f'--config.dataset=image_folder:{root / "digits_png"}']}
+  with open(root / 'lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (root / 'outputs.json').exists():
+      helpers.write_digits_as_png_folder(str(root / 'digits_png'))
+      processes = {name: helpers.start_train(helpers.QUICKSTART, *args, workdir=root / name)
+                   for name, args in runs.items()}
+      outputs = {name: process.communicate(timeout=900) for name, process in processes.items()}
+      for name, process in processes.items():
+        assert process.returncode == 0, outputs[name][1][-2000:]
+      (root / 'outputs.json').write_text(json.dumps({n: out for n, (out, _) in outputs.items()}))
+  outputs = json.loads((root / 'outputs.json').read_text())
+  return {name: (root / name, outputs[name]) for name in runs}
 
 
 @pytest.fixture

@@ -25,6 +25,29 @@ def start_train(*args, workdir) -> subprocess.Popen:
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def run_evaluate(*args, devices: int | None = None, timeout=600):
+  """`python evaluate.py <args>` from the repository, output captured; `devices` simulated
+  CPU devices instead of the suite's two."""
+  env = dict(os.environ)
+  if devices is not None:
+    env['XLA_FLAGS'] = env['XLA_FLAGS'].replace('device_count=2', f'device_count={devices}')
+  return subprocess.run([sys.executable, 'evaluate.py', *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=timeout, env=env)
+
+
+def write_digits_as_png_folder(root: str) -> None:
+  """The embedded digits' own train/test split as 8-bit grayscale PNG files,
+  <root>/{train,validation}/<digit>/<n>.png."""
+  from PIL import Image
+  import input_pipeline  # TensorFlow: imported once the environment is set (conftest.py)
+  source = input_pipeline.load_digits_source()
+  for split_name, split in (('train', source.train), ('validation', source.eval)):
+    for index, example in enumerate(split.dataset.as_numpy_iterator()):
+      folder = os.path.join(root, split_name, str(example['label']))
+      os.makedirs(folder, exist_ok=True)
+      Image.fromarray(example['image'][..., 0]).save(os.path.join(folder, f'{index}.png'))
+
+
 def write_mock_metadata(data_dir: str, name: str, split_sizes: dict[str, int]) -> None:
   """dataset_info.json for tfds.testing.mock_data, with the split sizes given."""
   import tensorflow_datasets as tfds

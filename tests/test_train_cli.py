@@ -4,21 +4,8 @@ import os
 
 import pytest
 
-import input_pipeline
-from tests.helpers import QUICKSTART as QUICK, run_train, start_train, write_image_folder
+from tests.helpers import QUICKSTART as QUICK, run_train, write_image_folder
 from training import metrics_file
-
-
-def write_digits_as_png_folder(root) -> None:
-  """The embedded digits' own train/test split as 8-bit grayscale PNG files,
-  <root>/{train,validation}/<digit>/<n>.png."""
-  from PIL import Image
-  source = input_pipeline.load_digits_source()
-  for split_name, split in (('train', source.train), ('validation', source.eval)):
-    for index, example in enumerate(split.dataset.as_numpy_iterator()):
-      folder = os.path.join(root, split_name, str(example['label']))
-      os.makedirs(folder, exist_ok=True)
-      Image.fromarray(example['image'][..., 0]).save(os.path.join(folder, f'{index}.png'))
 
 
 def final_accuracy(workdir) -> float:
@@ -30,24 +17,19 @@ def final_accuracy(workdir) -> float:
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_quickstart_reaches_97_percent_on_the_digits_and_on_them_as_png_files(tmp_path):
+def test_quickstart_reaches_97_percent_on_the_digits_and_on_them_as_png_files(quickstart_runs):
   """The README's quickstart command: LeNet-5 on the embedded digits; and on the same digits
   written as a folder of grayscale PNG files, which train.py recognises as 1-channel small
   images (no Inception crops, no flips) and trains as well."""
-  write_digits_as_png_folder(tmp_path / 'digits_png')
-  runs = {'embedded': [], 'folder': [f'--config.dataset=image_folder:{tmp_path / "digits_png"}']}
-  processes = {name: start_train('--config=configs/quickstart.py', *args,
-                                 workdir=tmp_path / name) for name, args in runs.items()}
-  outputs = {name: process.communicate(timeout=900) for name, process in processes.items()}
-  for name, process in processes.items():
-    assert process.returncode == 0, outputs[name][1][-2000:]
-    assert 'done: 1320 steps' in outputs[name][0]
-  folder_banner = outputs['folder'][0]
+  for _, output in quickstart_runs.values():
+    assert 'done: 1320 steps' in output
+  folder_banner = quickstart_runs['folder'][1]
   assert '1437 sampled images' not in folder_banner  # a sample, not every file
   assert ': 1 channel, 8×8: small images, mean/std from the training images' in folder_banner
   assert 'preprocessing: train resize(32)|pad_random_crop(32, 4) | eval resize(32) | 1 channel' in (
       folder_banner)
-  embedded, folder = final_accuracy(tmp_path / 'embedded'), final_accuracy(tmp_path / 'folder')
+  embedded = final_accuracy(quickstart_runs['embedded'][0])
+  folder = final_accuracy(quickstart_runs['folder'][0])
   assert embedded >= 0.97 and folder >= 0.97
   assert abs(embedded - folder) <= 0.01
 

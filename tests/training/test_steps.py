@@ -73,3 +73,39 @@ def test_moving_averages_follow_the_weights_and_are_what_evaluation_uses():
   swapped = state.replace(params=state.ema_params, ema_params=None, ema_batch_stats=None)
   assert evaluated == steps.evaluate(parallel_eval, (steps.eval_model(swapped),),
                                      input_pipeline.eval_batches(source, 360, 32), mesh)
+
+
+def test_views_and_models_are_averaged_as_softmax_probabilities():
+  """Each model's softmax averaged over an example's views, then over the models (AlexNet
+  §4.1, Table 2): the eval step's sums against NumPy, with a padding example left out."""
+  mesh = steps.create_mesh()
+  model = steps.create_model(small_config(), 10)
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (4, 3, 32, 32, 1), dtype=np.uint8)  # 4 examples × 3 views
+  labels = rng.integers(0, 10, 4)
+  mask = np.array([1.0, 1.0, 1.0, 0.0])
+  members = []
+  for seed in (1, 2):
+    variables = model.init(jax.random.key(seed), np.zeros((1, 32, 32, 1), np.float32),
+                           train=False)
+    members.append(steps.EvalModel(model.apply, variables))
+  normalization = ((100.0,), (50.0,))
+  parallel_eval = steps.compile_eval_step(mesh, [normalization] * 2)
+  sums = jax.device_get(parallel_eval(tuple(members), {'image': images, 'label': labels,
+                                                       'mask': mask}))
+
+  def softmax(logits):
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+  normalized = (images.reshape(12, 32, 32, 1).astype(np.float32) - 100.0) / 50.0
+  probabilities = [softmax(np.asarray(m.apply_fn(m.variables, normalized, train=False),
+                                      np.float64)).reshape(4, 3, 10).mean(1) for m in members]
+  probabilities.append(np.mean(probabilities, axis=0))  # the ensemble
+  for i, p in enumerate(probabilities):
+    top5 = np.argsort(-p, axis=-1)[:, :5]
+    assert sums['correct'][i] == np.sum((p.argmax(-1) == labels) * mask)
+    assert sums['correct_top5'][i] == np.sum((top5 == labels[:, None]).any(-1) * mask)
+    loss = -np.log(p[np.arange(4), labels])
+    assert sums['loss'][i] == pytest.approx(np.sum(loss * mask), rel=1e-4)
+  assert sums['count'] == 3
