@@ -144,8 +144,8 @@ class CompiledSteps:
     self.image_size = config.image_size
     start = time.perf_counter()
     self.compiled_train = parallel_train.lower(self.state, self.batch, self.dropout_rng).compile()
-    self.eval_models = (steps.eval_model(self.state),)
-    self.compiled_eval = parallel_eval.lower(self.eval_models, self.batch).compile()
+    self.compiled_eval = parallel_eval.lower((steps.eval_model(self.state),),
+                                             self.batch).compile()
     self.compile_seconds = time.perf_counter() - start
 
   def train_once(self):
@@ -154,7 +154,8 @@ class CompiledSteps:
     return metrics
 
   def eval_once(self):
-    return self.compiled_eval(self.eval_models, self.batch)
+    # The train step donates the state: the variables are this step's.
+    return self.compiled_eval((steps.eval_model(self.state),), self.batch)
 
 
 def benchmark(name: str, batch_size: int, image_size: int, half_precision: bool,

@@ -2,8 +2,8 @@
 
 configuration   config fields' rules, validation, the field list, unknown fields
 optimizers      learning-rate schedules and optimisers from the config
-steps           TrainState, losses, the data-parallel train and eval steps (no TensorFlow)
-checkpoints     orbax manager, save, restore, restore_trained_state
+steps           TrainState, losses, the data-parallel train and eval steps (views, ensembles; no TensorFlow)
+checkpoints     orbax manager, save, restore, restore_trained_state, restore_eval_model
 workdir         the run folder: writable check, run.json (the run's status)
 metric_writers  metrics.jsonl as a clu writer, beside TensorBoard
 metrics_file    reading metrics.jsonl (standard library only)
