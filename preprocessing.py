@@ -388,27 +388,36 @@ def _check_argument_types(name: str, signature: inspect.Signature, bound) -> Non
       raise PreprocessError(f'{name}: {parameter} is a {kinds}; got {value!r}')
 
 
+def parse_call(text: str) -> tuple[str, tuple, dict] | None:
+  """`name` or `name(arg, ..., key=value)` with literal arguments, as (name, args, kwargs);
+  None where `text` is not such a call. Raises ValueError for non-literal arguments.
+  Preprocessing ops and evaluation protocols (protocols.py) are written this way."""
+  try:
+    node = ast.parse(text if text.endswith(')') else f'{text}()', mode='eval').body
+  except SyntaxError:
+    return None
+  if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+    return None
+  return (node.func.id, tuple(ast.literal_eval(a) for a in node.args),
+          {k.arg: ast.literal_eval(k.value) for k in node.keywords})
+
+
 def parse_op(text: str) -> Op:
   """One op, `name` or `name(arg, ..., key=value)`, checked against its signature."""
   text = text.strip()
   try:
-    node = ast.parse(text if text.endswith(')') else f'{text}()', mode='eval').body
-  except SyntaxError:
-    node = None
-  if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+    call = parse_call(text)
+  except ValueError:
+    raise PreprocessError(f'{text}: arguments are numbers') from None
+  if call is None:
     raise PreprocessError(f'cannot read preprocessing op {text!r}: write name(arg, ...), '
                           'for example random_crop(224)')
-  name = node.func.id
+  name, args, kwargs = call
   if name not in _OPS:
     close = difflib.get_close_matches(name, _OPS, n=3)
     hint = f' (did you mean {", ".join(close)}?)' if close else ''
     raise PreprocessError(f'unknown preprocessing op {name!r}{hint}; the ops are: '
                           f'{", ".join(sorted(_OPS))}')
-  try:
-    args = tuple(ast.literal_eval(a) for a in node.args)
-    kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-  except ValueError:
-    raise PreprocessError(f'{text}: arguments are numbers') from None
   info = _OPS[name]
   signature = inspect.signature(info.apply)
   parameters = list(signature.parameters.values())[2:]  # after image and seed

@@ -30,7 +30,6 @@ extreme pad-and-crop positions. VGG's dense evaluation (fully-connected layers a
 convolutions over the whole image) is not built: it needs every network rewritten.
 """
 
-import ast
 import dataclasses
 from typing import Any, Callable
 
@@ -199,20 +198,15 @@ def parse_one(text: str) -> Protocol:
   """`kind` or `kind(scale, ..., grid=N)`."""
   text = text.strip()
   try:
-    node = ast.parse(text if text.endswith(')') else f'{text}()', mode='eval').body
-  except SyntaxError:
-    node = None
-  if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-    raise ProtocolError(f'cannot read protocol {text!r}: write a name such as ten_crop, or '
-                        'one with its scales such as multi_scale(256, 384, 512)')
-  kind = node.func.id
-  if kind not in KINDS:
-    raise ProtocolError(f'unknown protocol {kind!r}: use one of {", ".join(KINDS)}')
-  try:
-    scales = tuple(ast.literal_eval(a) for a in node.args)
-    options = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+    call = preprocessing.parse_call(text)
   except ValueError:
     raise ProtocolError(f'{text}: arguments are whole numbers') from None
+  if call is None:
+    raise ProtocolError(f'cannot read protocol {text!r}: write a name such as ten_crop, or '
+                        'one with its scales such as multi_scale(256, 384, 512)')
+  kind, scales, options = call
+  if kind not in KINDS:
+    raise ProtocolError(f'unknown protocol {kind!r}: use one of {", ".join(KINDS)}')
   allowed = {'center': set(), 'multi_scale': {'grid', 'mirror'}}.get(kind, {'mirror'})
   if set(options) - allowed:
     raise ProtocolError(f'{text}: {kind} takes no {", ".join(sorted(set(options) - allowed))} '
