@@ -7,6 +7,7 @@ every global batch; process 0 alone prints, writes metrics and TensorBoard
 events; both write their part of each orbax checkpoint.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from configs import default
 from tests.helpers import REPO
-from training import distributed, metrics_file
+from training import distributed, metrics_file, workdir
 # A hung collective or a missing peer ends in JAX's own abort after its
 # heartbeat timeout (100 s); this bounds the wait should that fail too.
 TIMEOUT_S = 300
@@ -95,6 +96,22 @@ def test_two_processes_train_as_one_job(tmp_path):
   state = tmp_path / 'checkpoints' / str(STEPS) / 'state'
   assert (tmp_path / 'checkpoints' / str(STEPS) / 'commit_success.txt').exists()
   assert {'ocdbt.process_0', 'ocdbt.process_1'} <= set(os.listdir(state))
+
+  # evaluate.py as the same two-process job: each process evaluates its slice of the eval
+  # split, and process 0 writes what train.py's own last evaluation measured.
+  final = workdir.read_run_status(str(tmp_path))['last_eval']
+  port = free_port()
+  evaluations = run_together([
+      [sys.executable, 'evaluate.py', f'--workdir={tmp_path}', '--config=configs/quickstart.py',
+       '--config.distributed=True', f'--config.coordinator_address=127.0.0.1:{port}',
+       '--config.num_processes=2', f'--config.process_id={process_id}',
+       '--protocol=center,ten_crop', '--batch_size=7'] for process_id in (0, 1)])
+  for evaluation in evaluations:
+    assert evaluation.returncode == 0, evaluation.stderr[-3000:]
+  center, ten_crop = json.loads((tmp_path / 'eval.json').read_text())['results']
+  assert center['eval_accuracy'] == final['eval_accuracy'] and center['devices'] == 4
+  assert ten_crop['num_examples'] == center['num_examples'] == 360
+  assert 'center' in evaluations[0].stdout and 'center' not in evaluations[1].stdout
 
   # An ordinary checkpoint: one process resumes it.
   resumed = subprocess.run(
