@@ -106,6 +106,7 @@ class AlexNet(nn.Module):
   conv2_padding: Any = 2
   pool_padding: Any = 'VALID'
   groups: int = 1
+  local_response_norm: bool = True  # after CONV1 and CONV2 (§3.3)
   dropout_rate: float = 0.5
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -121,12 +122,16 @@ class AlexNet(nn.Module):
 
     x = conv(filters1, (self.conv1_kernel, self.conv1_kernel), strides=self.conv1_stride,
              padding=self.conv1_padding, name='conv1')(x)
-    x = LocalResponseNorm(name='lrn1')(nn.relu(x))
+    x = nn.relu(x)
+    if self.local_response_norm:
+      x = LocalResponseNorm(name='lrn1')(x)
     x = MaxPool(3, 2, self.pool_padding, name='pool1')(x)
     # Grouped convolutions: each GPU's kernels see only the maps on that GPU.
     x = conv(filters2, (5, 5), strides=self.conv2_stride, padding=self.conv2_padding,
              feature_group_count=self.groups, name='conv2')(x)
-    x = LocalResponseNorm(name='lrn2')(nn.relu(x))
+    x = nn.relu(x)
+    if self.local_response_norm:
+      x = LocalResponseNorm(name='lrn2')(x)
     x = MaxPool(3, 2, self.pool_padding, name='pool2')(x)
     x = nn.relu(conv(filters3, (3, 3), padding=1, name='conv3')(x))  # across both GPUs
     x = nn.relu(conv(filters4, (3, 3), padding=1, feature_group_count=self.groups,
@@ -144,6 +149,12 @@ class AlexNet(nn.Module):
 register('alexnet', AlexNet, input_size=227, test_input_size=67, parameters=62_378_344)
 register('alexnet_2gpu', partial(AlexNet, groups=2), input_size=227, test_input_size=67,
          parameters=60_965_224)
+# torchvision's AlexNet, the network of its pretrained weights: the one-tower variant of
+# Krizhevsky's "One weird trick" paper (2014) with 64, 192, 384, 256, 256 filters, CONV1
+# padded by 2 (so 224 inputs give 6×6×256 = 9216 features) and no LRN.
+register('alexnet_torchvision', partial(AlexNet, conv_filters=(64, 192, 384, 256, 256),
+                                        conv1_padding=2, local_response_norm=False),
+         input_size=224, test_input_size=63, parameters=61_100_840)
 register('zfnet', partial(AlexNet, conv_filters=(96, 256, 512, 1024, 512), conv1_kernel=7,
                           conv1_stride=2, conv1_padding=1, conv2_stride=2, conv2_padding='VALID',
                           pool_padding=CEIL_MODE_PADDING),

@@ -21,8 +21,9 @@ disagreement stops the conversion with one line naming both sides and their shap
 
 Layouts: convolution weights (out, in/groups, h, w) become kernels (h, w, in/groups, out);
 linear weights (out, in) become (in, out); a 1×1 convolution fills a Dense (the squeeze-
-and-excitation layers); the first linear layer after a flatten has its inputs reordered
-from PyTorch's channel-major (C, H, W) to this project's (H, W, C) flattening.
+and-excitation layers); a linear layer that reads a flattened map (seen from the shape of
+the output before it) has its inputs reordered from PyTorch's channel-major (C, H, W) to
+this project's (H, W, C) flattening.
 
 The output is a run folder that evaluate.py and train.py (--config.init_from) read:
 <out>/checkpoints/0 holds the network's variables and, as every checkpoint does, the run's
@@ -66,12 +67,16 @@ class Source:
   note: str = ''
 
 
+HALF = (0.5, 0.5, 0.5)
+
+
 def _torchvision(model, weights, top1, name=None, **kwargs) -> Source:
   return Source(model, TORCHVISION, name or model, weights, top1, **kwargs)
 
 
-# Published top-1: torchvision's weight tables (IMAGENET1K_V1 unless the file says V2);
-# timm's from its pretrained configs' results. Resize/crop are the weights' own transforms.
+# Published top-1 (quoted): torchvision's weight tables (IMAGENET1K_V1), timm's
+# results/results-imagenet.csv. Resize, crop, interpolation, mean and std are each weights'
+# own evaluation transform (torchvision's weight metadata, timm's pretrained configs).
 SOURCES = {source.model: source for source in [
     _torchvision('resnet18', 'resnet18-f37072fd.pth', 69.758),
     _torchvision('resnet34', 'resnet34-b627a593.pth', 73.314),
@@ -97,6 +102,28 @@ SOURCES = {source.model: source for source in [
     _torchvision('mobilenet_v2', 'mobilenet_v2-b0353104.pth', 71.878),
     _torchvision('mobilenet_v3_large', 'mobilenet_v3_large-8738ca79.pth', 74.042),
     _torchvision('mobilenet_v3_small', 'mobilenet_v3_small-047dcff4.pth', 67.668),
+    # Released networks that differ from their papers' text: registry variants named so.
+    _torchvision('alexnet_torchvision', 'alexnet-owt-7be5be79.pth', 56.522, name='alexnet'),
+    # torchvision's GoogLeNet and Inception v3 weights expect transform_input=True, which
+    # re-normalises ImageNet-normalised pixels to mean 0.5, std 0.5: their real normalisation.
+    _torchvision('googlenet_torchvision', 'googlenet-1378be20.pth', 69.778, name='googlenet',
+                 mean=HALF, std=HALF, registered_last=('aux1', 'aux2')),
+    _torchvision('inception_v3_torchvision', 'inception_v3_google-0cc3c7bd.pth', 77.294,
+                 name='inception_v3', resize=342, crop=299, mean=HALF, std=HALF),
+    # timm: resize = floor(input size / crop_pct), as timm's eval transform computes it.
+    Source('inception_v4_tfslim', TIMM, 'inception_v4.tf_in1k',
+           'timm/inception_v4.tf_in1k model.safetensors', 80.144, resize=341, crop=299,
+           interpolation='bicubic', mean=HALF, std=HALF),
+    Source('inception_resnet_v2_tfslim', TIMM, 'inception_resnet_v2.tf_in1k',
+           'timm/inception_resnet_v2.tf_in1k model.safetensors', 80.434, resize=333, crop=299,
+           interpolation='bicubic', mean=HALF, std=HALF),
+    Source('se_resnet50_caffe', TIMM, 'legacy_seresnet50.in1k', 'se_resnet50-ce0d4300.pth',
+           77.650),
+    Source('se_resnext50_32x4d_caffe', TIMM, 'legacy_seresnext50_32x4d.in1k',
+           'legacy_se_resnext50_32x4d-f3651bad.pth', 79.080),
+    Source('mobilenet_v1_relu6', TIMM, 'mobilenetv1_100.ra4_e3600_r224_in1k',
+           'timm/mobilenetv1_100.ra4_e3600_r224_in1k model.safetensors', 75.388,
+           interpolation='bicubic', mean=HALF, std=HALF),
 ]}
 
 
@@ -117,11 +144,16 @@ class ConversionError(ValueError):
 
 @dataclasses.dataclass
 class Layer:
-  """One Conv, Dense or BatchNorm: its name on its side and its tensors (or shapes)."""
+  """One Conv, Dense or BatchNorm: its name on its side and its tensors (or shapes).
+
+  `flattened_channels`: for a Dense layer that reads a flattened H×W×C map (AlexNet's and
+  VGG's FC6, GoogLeNet's auxiliary FC), C; None otherwise.
+  """
 
   name: str
   kind: str  # 'conv', 'dense' or 'norm'
   tensors: dict
+  flattened_channels: int | None = None
 
 
 def source_layers(state_dict: dict[str, np.ndarray]) -> list[Layer]:
@@ -156,12 +188,23 @@ def model_layers(model, image_size: int, channels: int = 3):
 
   kinds = {nn.Conv: 'conv', nn.Dense: 'dense', nn.BatchNorm: 'norm'}
   called: dict[tuple, str] = {}
+  flattened: dict[tuple, int] = {}
+  last_output = [None]  # the output shape of the module that finished last
 
   def record(next_fun, args, kwargs, context):
     kind = kinds.get(type(context.module))
-    if kind and context.method_name == '__call__':
-      called.setdefault(context.module.path, kind)
-    return next_fun(*args, **kwargs)
+    if kind and context.method_name == '__call__' and context.module.path not in called:
+      called[context.module.path] = kind
+      previous = last_output[0]
+      # A Dense whose input is the last finished module's H×W×C map, flattened.
+      if (kind == 'dense' and previous is not None and len(previous) == 4
+          and previous[1] * previous[2] > 1
+          and previous[1] * previous[2] * previous[3] == args[0].shape[-1]):
+        flattened[context.module.path] = previous[3]
+    output = next_fun(*args, **kwargs)
+    if hasattr(output, 'shape'):
+      last_output[0] = output.shape
+    return output
 
   def init():
     with nn.intercept_methods(record):
@@ -178,7 +221,7 @@ def model_layers(model, image_size: int, channels: int = 3):
         node = node.get(key, {}) if isinstance(node, dict) else {}
       tensors.update({(collection, leaf): value.shape for leaf, value in node.items()
                       if not isinstance(value, dict)})
-    layers.append(Layer('/'.join(path), kind, tensors))
+    layers.append(Layer('/'.join(path), kind, tensors, flattened.get(path)))
   return layers, shapes
 
 
@@ -199,8 +242,7 @@ def _mismatch(source: Layer, source_leaf: str, model: Layer, target, model_name:
       '(python -m models.convert --list names the network of each source)')
 
 
-def _convert_weight(source: Layer, model: Layer, previous_channels: int | None,
-                    model_name: str) -> np.ndarray:
+def _convert_weight(source: Layer, model: Layer, model_name: str) -> np.ndarray:
   """The source weight of a conv or linear layer in the kernel layout of `model`."""
   weight = np.asarray(source.tensors['weight'], dtype=np.float32)
   target = model.tensors[('params', 'kernel')]
@@ -210,10 +252,9 @@ def _convert_weight(source: Layer, model: Layer, previous_channels: int | None,
       kernel = kernel.reshape(kernel.shape[2:])
   else:
     outputs, inputs = weight.shape
-    if (len(target) == 2 and target[0] == inputs and previous_channels
-        and inputs != previous_channels and inputs % previous_channels == 0):
-      # The first Dense after a flatten: PyTorch flattens (C, H, W), this project (H, W, C).
-      weight = weight.reshape(outputs, previous_channels, -1).transpose(0, 2, 1)
+    if model.flattened_channels and len(target) == 2 and target[0] == inputs:
+      # PyTorch flattens a map as (C, H, W), this project as (H, W, C).
+      weight = weight.reshape(outputs, model.flattened_channels, -1).transpose(0, 2, 1)
       weight = weight.reshape(outputs, inputs)
     kernel = weight.T
   if kernel.shape != tuple(target):
@@ -234,7 +275,6 @@ def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model
     kept = [layer for layer in targets if layer not in moved]
     targets = kept[:-1] + moved + kept[-1:]
   filled: dict[tuple, np.ndarray] = {}
-  previous_channels = None
   for index, model_layer in enumerate(targets):
     if index >= len(sources):
       raise ConversionError(
@@ -253,7 +293,7 @@ def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model
       if target is None or target not in model_layer.tensors:
         raise _mismatch(source, leaf, model_layer, None, model_name)
       if leaf == 'weight' and model_layer.kind != 'norm':
-        array = _convert_weight(source, model_layer, previous_channels, model_name)
+        array = _convert_weight(source, model_layer, model_name)
       else:
         array = np.asarray(value, dtype=np.float32)
         if array.shape != tuple(model_layer.tensors[target]):
@@ -269,9 +309,6 @@ def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model
           f'{tuple(model_layer.tensors[missing[0]])} has no tensor in the source\'s layer '
           f'{source.name}: these weights are not of {model_name} (python -m models.convert '
           '--list)')
-    previous_channels = next(iter(  # the width of this layer's output
-        shape[-1] for (collection, _), shape in model_layer.tensors.items()
-        if collection == 'params'))
   if len(sources) > len(targets):
     extra = sources[len(targets)]
     leaf = next(iter(extra.tensors))
@@ -286,6 +323,35 @@ def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model
         f'{model_name}\'s variable {"/".join(unfilled[0])} {tuple(expected[unfilled[0]].shape)} '
         'lies outside the Conv, Dense and BatchNorm layers this converter fills')
   return flax.traverse_util.unflatten_dict(filled)
+
+
+LAYOUTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'layouts')
+
+
+def in_registration_order(state_dict: dict[str, np.ndarray], model_name: str,
+                          weights_path: str) -> dict[str, np.ndarray]:
+  """`state_dict` in its network's module registration order.
+
+  A .pth state dict is in that order already. A .safetensors file sorts its tensors by
+  name, so the order comes from models/layouts/<model>.txt (models/layouts/make_layouts.py
+  wrote it from the library); a tensor the layout does not name means other weights.
+  """
+  if not weights_path.endswith('.safetensors'):
+    return state_dict
+  path = os.path.join(LAYOUTS, f'{model_name}.txt')
+  if not os.path.exists(path):
+    raise ConversionError(f'{model_name}\'s source does not ship .safetensors files, so '
+                          'their layout is unknown: convert its .pth weights')
+  with open(path) as file:
+    order = [line.strip() for line in file if line.strip() and not line.startswith('#')]
+  position = {name: index for index, name in enumerate(order)}
+  unknown = [name for name in state_dict if name not in position]
+  if unknown:
+    raise ConversionError(
+        f'source tensor {unknown[0]} {tuple(state_dict[unknown[0]].shape)} is not in the '
+        f'layout of {model_name}\'s source ({path}): these weights are not of {model_name} '
+        '(python -m models.convert --list)')
+  return {name: state_dict[name] for name in sorted(state_dict, key=position.__getitem__)}
 
 
 def imagenet_class_names() -> list[str]:
@@ -383,7 +449,7 @@ def main(argv: list[str]) -> int:
                             f'pass one of {known}')
     source = SOURCES[args.model]
     check_out(args.out)
-    state_dict = read_weights(args.weights)
+    state_dict = in_registration_order(read_weights(args.weights), args.model, args.weights)
     import jax  # pylint: disable=import-outside-toplevel
     jax.config.update('jax_platforms', 'cpu')  # conversion is NumPy work; leave GPUs alone
     # The classifier is the last layer of every covered network.

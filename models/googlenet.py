@@ -136,6 +136,7 @@ class InceptionModule(nn.Module):
   filters_5x5: int
   pool_projection: int
   batch_norm: bool = False
+  branch5x5_kernel: int = 5  # 3 in torchvision's GoogLeNet
   kernel_init: Callable = he_normal_fan_in
   train: bool = False
   dtype: Any = jnp.float32
@@ -148,7 +149,8 @@ class InceptionModule(nn.Module):
     branch_3x3 = conv(self.reduce_3x3, name='branch3x3_reduce')(x)
     branch_3x3 = conv(self.filters_3x3, (3, 3), name='branch3x3')(branch_3x3)
     branch_5x5 = conv(self.reduce_5x5, name='branch5x5_reduce')(x)
-    branch_5x5 = conv(self.filters_5x5, (5, 5), name='branch5x5')(branch_5x5)
+    kernel = (self.branch5x5_kernel, self.branch5x5_kernel)
+    branch_5x5 = conv(self.filters_5x5, kernel, name='branch5x5')(branch_5x5)
     branch_pool = layers.MaxPool(3, 1, 'SAME', name='pool')(x)
     branch_pool = conv(self.pool_projection, name='pool_proj')(branch_pool)
     return jnp.concatenate([branch_1x1, branch_3x3, branch_5x5, branch_pool], axis=-1)
@@ -212,6 +214,8 @@ class GoogLeNet(nn.Module):
   batch_norm: bool = False
   local_response_norm: bool = True
   dimension_reduction: bool = True  # False: the naive modules of Fig. 2a
+  branch5x5_kernel: int = 5  # the "5×5" branch's kernel: 3 in torchvision's GoogLeNet
+  pool4_window: int = 3  # the 3×3/2 max pool before (5a): 2×2 in torchvision's GoogLeNet
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -228,7 +232,7 @@ class GoogLeNet(nn.Module):
     aux_logits = []
 
     x = x.astype(self.dtype)
-    x = conv(64, (7, 7), strides=2, name='conv1')(x)
+    x = conv(64, (7, 7), strides=2, padding=3, name='conv1')(x)  # Caffe's pad 3
     x = layers.MaxPool(3, 2, 'SAME', name='pool1')(x)
     if self.local_response_norm:
       x = norm(name='norm1')(x)
@@ -239,11 +243,13 @@ class GoogLeNet(nn.Module):
     x = layers.MaxPool(3, 2, 'SAME', name='pool2')(x)
     for stage in ('3a', '3b', 'pool3', '4a', '4b', '4c', '4d', '4e', 'pool4', '5a', '5b'):
       if stage.startswith('pool'):
-        x = layers.MaxPool(3, 2, 'SAME', name=stage)(x)
+        window = self.pool4_window if stage == 'pool4' else 3
+        x = layers.MaxPool(window, 2, 'SAME', name=stage)(x)
         continue
       widths = INCEPTION_WIDTHS[stage]
       if self.dimension_reduction:
-        x = InceptionModule(*widths, **common, name=f'inception_{stage}')(x)
+        x = InceptionModule(*widths, **common, branch5x5_kernel=self.branch5x5_kernel,
+                            name=f'inception_{stage}')(x)
       else:  # Table 1's #1×1, #3×3 and #5×5 columns; the reductions do not exist
         x = NaiveInceptionModule(widths[0], widths[2], widths[4], **common,
                                  name=f'inception_{stage}')(x)
@@ -264,6 +270,14 @@ class GoogLeNet(nn.Module):
 register('googlenet', GoogLeNet, input_size=224, num_classes=1000, test_input_size=80,
          parameters=13_378_280)
 register('googlenet_bn', partial(GoogLeNet, batch_norm=True, local_response_norm=False),
+         input_size=224, num_classes=1000, test_input_size=80)
+# torchvision's GoogLeNet, the network of its pretrained weights: googlenet_bn with a 3×3
+# convolution in the "5×5" branch and a 2×2/2 max pool before (5a) (slips of the port kept
+# for those weights), and dropout 0.2 before the classifier. Its other ceil-mode 3×3/2 max
+# pools equal the 'SAME' ones used here.
+register('googlenet_torchvision', partial(GoogLeNet, batch_norm=True, local_response_norm=False,
+                                          branch5x5_kernel=3, pool4_window=2,
+                                          dropout_rate=0.2),
          input_size=224, num_classes=1000, test_input_size=80)
 register('googlenet_naive', partial(GoogLeNet, dimension_reduction=False),
          input_size=224, num_classes=1000, test_input_size=80, parameters=104_274_376)

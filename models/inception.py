@@ -63,6 +63,7 @@ a 35×35 module of 320 channels, 10 A blocks, 20 B blocks at 1088 channels,
 "55.8 M" usually quoted (Cadene's and timm's PyTorch ports count the same).
 """
 
+from functools import partial
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -75,9 +76,10 @@ from models.registry import register
 BN_EPSILON = 1e-3
 
 
-def _avg_pool_3x3(name: str):
-  """The 3×3/1 'SAME' average pool of the pool branches, with TensorFlow's padding rule."""
-  return layers.AvgPool(3, 1, 'SAME', count_include_pad=False, name=name)
+def _avg_pool_3x3(name: str, count_padding: bool = False):
+  """The 3×3/1 'SAME' average pool of the pool branches: by TensorFlow's padding rule (the
+  zero padding left out of the mean), or with `count_padding` by PyTorch's default."""
+  return layers.AvgPool(3, 1, 'SAME', count_include_pad=count_padding, name=name)
 
 
 def _classifier(x, num_classes: int, dropout_rate: float, train: bool, dtype, param_dtype):
@@ -123,6 +125,7 @@ class InceptionV3A(_Block):
 
   pool_filters: int = 64
   filters_1x1: int = 64
+  pool_counts_padding: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -132,7 +135,7 @@ class InceptionV3A(_Block):
     branch_3x3 = self.conv(64, name='branch3x3dbl_reduce')(x)
     branch_3x3 = self.conv(96, (3, 3), name='branch3x3dbl_1')(branch_3x3)
     branch_3x3 = self.conv(96, (3, 3), name='branch3x3dbl_2')(branch_3x3)
-    branch_pool = _avg_pool_3x3('pool')(x)
+    branch_pool = _avg_pool_3x3('pool', self.pool_counts_padding)(x)
     branch_pool = self.conv(self.pool_filters, name='pool_proj')(branch_pool)
     return jnp.concatenate([branch_1x1, branch_5x5, branch_3x3, branch_pool], axis=-1)
 
@@ -154,6 +157,7 @@ class InceptionV3B(_Block):
   """17×17 module (Fig. 6, n = 7): 7×7 convolutions factorised into 1×7 and 7×1."""
 
   tower_filters: int = 128
+  pool_counts_padding: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -167,7 +171,7 @@ class InceptionV3B(_Block):
     branch_dbl = self.conv(width, (1, 7), name='branch7x7dbl_2')(branch_dbl)
     branch_dbl = self.conv(width, (7, 1), name='branch7x7dbl_3')(branch_dbl)
     branch_dbl = self.conv(192, (1, 7), name='branch7x7dbl_4')(branch_dbl)
-    branch_pool = _avg_pool_3x3('pool')(x)
+    branch_pool = _avg_pool_3x3('pool', self.pool_counts_padding)(x)
     branch_pool = self.conv(192, name='pool_proj')(branch_pool)
     return jnp.concatenate([branch_1x1, branch_7x7, branch_dbl, branch_pool], axis=-1)
 
@@ -190,6 +194,8 @@ class InceptionV3ReductionB(_Block):
 class InceptionV3C(_Block):
   """8×8 module (Fig. 7): towers that end in parallel 1×3 and 3×1 convolutions."""
 
+  pool_counts_padding: bool = False
+
   @nn.compact
   def __call__(self, x):
     branch_1x1 = self.conv(320, name='branch1x1')(x)
@@ -202,7 +208,7 @@ class InceptionV3C(_Block):
     branch_dbl = jnp.concatenate([self.conv(384, (1, 3), name='branch3x3dbl_1x3')(branch_dbl),
                                   self.conv(384, (3, 1), name='branch3x3dbl_3x1')(branch_dbl)],
                                  axis=-1)
-    branch_pool = _avg_pool_3x3('pool')(x)
+    branch_pool = _avg_pool_3x3('pool', self.pool_counts_padding)(x)
     branch_pool = self.conv(192, name='pool_proj')(branch_pool)
     return jnp.concatenate([branch_1x1, branch_3x3, branch_dbl, branch_pool], axis=-1)
 
@@ -223,30 +229,37 @@ class InceptionV3Auxiliary(_Block):
 
 
 class InceptionV3(nn.Module):
-  """Inception v3 (Szegedy et al. 2016, Table 1) with its auxiliary classifier ('aux')."""
+  """Inception v3 (Szegedy et al. 2016, Table 1) with its auxiliary classifier ('aux').
+
+  `pool_counts_padding`: the modules' average pools count the zero padding in the mean,
+  as torchvision's port of the released model does (`inception_v3_torchvision`).
+  """
 
   num_classes: int = 1000
   dropout_rate: float = 0.2
+  pool_counts_padding: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     common = dict(train=train, dtype=self.dtype, param_dtype=self.param_dtype)
+    pools = dict(pool_counts_padding=self.pool_counts_padding)
     x = x.astype(self.dtype)
     x = InceptionV3Stem(**common, name='stem')(x)
     for index, pool_filters in enumerate((32, 64, 64)):
-      x = InceptionV3A(**common, pool_filters=pool_filters, name=f'mixed_5{"bcd"[index]}')(x)
+      x = InceptionV3A(**common, **pools, pool_filters=pool_filters,
+                       name=f'mixed_5{"bcd"[index]}')(x)
     x = InceptionV3ReductionA(**common, name='mixed_6a')(x)
     for index, tower_filters in enumerate((128, 160, 160, 192)):
-      x = InceptionV3B(**common, tower_filters=tower_filters,
+      x = InceptionV3B(**common, **pools, tower_filters=tower_filters,
                        name=f'mixed_6{"bcde"[index]}')(x)
     aux_logits = None
     if train or self.is_initializing():
       aux_logits = InceptionV3Auxiliary(**common, num_classes=self.num_classes, name='aux')(x)
     x = InceptionV3ReductionB(**common, name='mixed_7a')(x)
-    x = InceptionV3C(**common, name='mixed_7b')(x)
-    x = InceptionV3C(**common, name='mixed_7c')(x)
+    x = InceptionV3C(**common, **pools, name='mixed_7b')(x)
+    x = InceptionV3C(**common, **pools, name='mixed_7c')(x)
     logits = _classifier(x, self.num_classes, self.dropout_rate, train, self.dtype,
                          self.param_dtype)
     return (logits, aux_logits) if train else logits
@@ -256,7 +269,13 @@ class InceptionV3(nn.Module):
 
 
 class InceptionV4Stem(_Block):
-  """Fig. 3 of the v4 paper, shared by Inception-v4 and Inception-ResNet-v2: -> 35×35×384."""
+  """Fig. 3 of the v4 paper, shared by Inception-v4 and Inception-ResNet-v2: -> 35×35×384.
+
+  `released`: the right tower's 1×7 convolution comes before its 7×1, as in the authors'
+  released TF-slim network, where the figure lists 7×1 first.
+  """
+
+  released: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -268,36 +287,60 @@ class InceptionV4Stem(_Block):
     left = self.conv(64, name='branch_left_reduce')(x)  # 73×73×160 in
     left = self.conv(96, (3, 3), 1, 'VALID', name='branch_left')(left)
     right = self.conv(64, name='branch_right_reduce')(x)
-    right = self.conv(64, (7, 1), name='branch_right_7x1')(right)
-    right = self.conv(64, (1, 7), name='branch_right_1x7')(right)
+    if self.released:
+      right = self.conv(64, (1, 7), name='branch_right_1x7')(right)
+      right = self.conv(64, (7, 1), name='branch_right_7x1')(right)
+    else:
+      right = self.conv(64, (7, 1), name='branch_right_7x1')(right)
+      right = self.conv(64, (1, 7), name='branch_right_1x7')(right)
     right = self.conv(96, (3, 3), 1, 'VALID', name='branch_right')(right)
     x = jnp.concatenate([left, right], axis=-1)  # 71×71×192
     return jnp.concatenate([self.conv(192, (3, 3), 2, 'VALID', name='conv6')(x),
                             layers.MaxPool(3, 2, name='pool6')(x)], axis=-1)  # 35×35×384
 
 
+def _concatenate(branch_pool, others: list, pool_last: bool):
+  """The figures put the pool branch first; the released TF-slim networks put it last."""
+  return jnp.concatenate(others + [branch_pool] if pool_last else [branch_pool] + others,
+                         axis=-1)
+
+
 class InceptionV4A(_Block):
-  """Fig. 4: avg pool → 1×1 96 | 1×1 96 | 1×1 64 → 3×3 96 | 1×1 64 → 3×3 96 → 3×3 96."""
+  """Fig. 4: avg pool → 1×1 96 | 1×1 96 | 1×1 64 → 3×3 96 | 1×1 64 → 3×3 96 → 3×3 96.
+
+  `released`: the pool branch computed and concatenated last (TF-slim).
+  """
+
+  released: bool = False
 
   @nn.compact
   def __call__(self, x):
-    branch_pool = self.conv(96, name='pool_proj')(_avg_pool_3x3('pool')(x))
+    def pool_branch():
+      return self.conv(96, name='pool_proj')(_avg_pool_3x3('pool')(x))
+
+    branch_pool = None if self.released else pool_branch()
     branch_1x1 = self.conv(96, name='branch1x1')(x)
     branch_3x3 = self.conv(64, name='branch3x3_reduce')(x)
     branch_3x3 = self.conv(96, (3, 3), name='branch3x3')(branch_3x3)
     branch_dbl = self.conv(64, name='branch3x3dbl_reduce')(x)
     branch_dbl = self.conv(96, (3, 3), name='branch3x3dbl_1')(branch_dbl)
     branch_dbl = self.conv(96, (3, 3), name='branch3x3dbl_2')(branch_dbl)
-    return jnp.concatenate([branch_pool, branch_1x1, branch_3x3, branch_dbl], axis=-1)
+    if self.released:
+      branch_pool = pool_branch()
+    return _concatenate(branch_pool, [branch_1x1, branch_3x3, branch_dbl], self.released)
 
 
 class ReductionA(_Block):
-  """Fig. 7, 35×35 -> 17×17, with the k, l, m, n of Table 1 of the v4 paper."""
+  """Fig. 7, 35×35 -> 17×17, with the k, l, m, n of Table 1 of the v4 paper.
+
+  `pool_last`: the max pool branch concatenated last (the released TF-slim networks).
+  """
 
   k: int = 192
   l: int = 224
   m: int = 256
   n: int = 384
+  pool_last: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -306,29 +349,46 @@ class ReductionA(_Block):
     branch_dbl = self.conv(self.k, name='branch3x3dbl_reduce')(x)
     branch_dbl = self.conv(self.l, (3, 3), name='branch3x3dbl_1')(branch_dbl)
     branch_dbl = self.conv(self.m, (3, 3), 2, 'VALID', name='branch3x3dbl_2')(branch_dbl)
-    return jnp.concatenate([branch_pool, branch_3x3, branch_dbl], axis=-1)
+    return _concatenate(branch_pool, [branch_3x3, branch_dbl], self.pool_last)
 
 
 class InceptionV4B(_Block):
-  """Fig. 5: the 17×17 module, 7×7 convolutions factorised into 1×7 and 7×1."""
+  """Fig. 5: the 17×17 module, 7×7 convolutions factorised into 1×7 and 7×1.
+
+  `released`: the double tower alternates 7×1, 1×7, 7×1, 1×7 (the figure: 1×7 first) and
+  the pool branch comes last, as in TF-slim.
+  """
+
+  released: bool = False
 
   @nn.compact
   def __call__(self, x):
-    branch_pool = self.conv(128, name='pool_proj')(_avg_pool_3x3('pool')(x))
+    def pool_branch():
+      return self.conv(128, name='pool_proj')(_avg_pool_3x3('pool')(x))
+
+    branch_pool = None if self.released else pool_branch()
     branch_1x1 = self.conv(384, name='branch1x1')(x)
     branch_7x7 = self.conv(192, name='branch7x7_reduce')(x)
     branch_7x7 = self.conv(224, (1, 7), name='branch7x7_1')(branch_7x7)
     branch_7x7 = self.conv(256, (7, 1), name='branch7x7_2')(branch_7x7)
+    first, second = ((7, 1), (1, 7)) if self.released else ((1, 7), (7, 1))
     branch_dbl = self.conv(192, name='branch7x7dbl_reduce')(x)
-    branch_dbl = self.conv(192, (1, 7), name='branch7x7dbl_1')(branch_dbl)
-    branch_dbl = self.conv(224, (7, 1), name='branch7x7dbl_2')(branch_dbl)
-    branch_dbl = self.conv(224, (1, 7), name='branch7x7dbl_3')(branch_dbl)
-    branch_dbl = self.conv(256, (7, 1), name='branch7x7dbl_4')(branch_dbl)
-    return jnp.concatenate([branch_pool, branch_1x1, branch_7x7, branch_dbl], axis=-1)
+    branch_dbl = self.conv(192, first, name='branch7x7dbl_1')(branch_dbl)
+    branch_dbl = self.conv(224, second, name='branch7x7dbl_2')(branch_dbl)
+    branch_dbl = self.conv(224, first, name='branch7x7dbl_3')(branch_dbl)
+    branch_dbl = self.conv(256, second, name='branch7x7dbl_4')(branch_dbl)
+    if self.released:
+      branch_pool = pool_branch()
+    return _concatenate(branch_pool, [branch_1x1, branch_7x7, branch_dbl], self.released)
 
 
 class InceptionV4ReductionB(_Block):
-  """Fig. 8, 17×17 -> 8×8: max pool | 1×1 → 3×3/2 | 1×1 → 1×7 → 7×1 → 3×3/2."""
+  """Fig. 8, 17×17 -> 8×8: max pool | 1×1 → 3×3/2 | 1×1 → 1×7 → 7×1 → 3×3/2.
+
+  `pool_last`: the max pool branch concatenated last (TF-slim).
+  """
+
+  pool_last: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -339,11 +399,17 @@ class InceptionV4ReductionB(_Block):
     branch_7x7 = self.conv(256, (1, 7), name='branch7x7_1')(branch_7x7)
     branch_7x7 = self.conv(320, (7, 1), name='branch7x7_2')(branch_7x7)
     branch_7x7 = self.conv(320, (3, 3), 2, 'VALID', name='branch7x7_3')(branch_7x7)
-    return jnp.concatenate([branch_pool, branch_3x3, branch_7x7], axis=-1)
+    return _concatenate(branch_pool, [branch_3x3, branch_7x7], self.pool_last)
 
 
 class InceptionV4C(_Block):
-  """Fig. 6: the 8×8 module, towers ending in parallel 1×3 and 3×1 convolutions."""
+  """Fig. 6: the 8×8 module, towers ending in parallel 1×3 and 3×1 convolutions.
+
+  `released`: the double tower's 3×1 comes before its 1×3 (the figure: 1×3 first) and
+  the pool branch comes last, as in TF-slim.
+  """
+
+  released: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -351,37 +417,52 @@ class InceptionV4C(_Block):
       return jnp.concatenate([self.conv(256, (1, 3), name=f'{prefix}_1x3')(y),
                               self.conv(256, (3, 1), name=f'{prefix}_3x1')(y)], axis=-1)
 
-    branch_pool = self.conv(256, name='pool_proj')(_avg_pool_3x3('pool')(x))
+    def pool_branch():
+      return self.conv(256, name='pool_proj')(_avg_pool_3x3('pool')(x))
+
+    branch_pool = None if self.released else pool_branch()
     branch_1x1 = self.conv(256, name='branch1x1')(x)
     branch_3x3 = split(self.conv(384, name='branch3x3_reduce')(x), 'branch3x3')
+    first, second = ((3, 1), (1, 3)) if self.released else ((1, 3), (3, 1))
     branch_dbl = self.conv(384, name='branch3x3dbl_reduce')(x)
-    branch_dbl = self.conv(448, (1, 3), name='branch3x3dbl_1')(branch_dbl)
-    branch_dbl = self.conv(512, (3, 1), name='branch3x3dbl_2')(branch_dbl)
+    branch_dbl = self.conv(448, first, name='branch3x3dbl_1')(branch_dbl)
+    branch_dbl = self.conv(512, second, name='branch3x3dbl_2')(branch_dbl)
     branch_dbl = split(branch_dbl, 'branch3x3dbl')
-    return jnp.concatenate([branch_pool, branch_1x1, branch_3x3, branch_dbl], axis=-1)
+    if self.released:
+      branch_pool = pool_branch()
+    return _concatenate(branch_pool, [branch_1x1, branch_3x3, branch_dbl], self.released)
 
 
 class InceptionV4(nn.Module):
-  """Inception-v4 (Szegedy et al. 2017, Fig. 9): stem, 4 A, Reduction-A, 7 B, Reduction-B, 3 C."""
+  """Inception-v4 (Szegedy et al. 2017, Fig. 9): stem, 4 A, Reduction-A, 7 B, Reduction-B, 3 C.
+
+  `released`: the network the authors released (TF-slim's inception_v4, which timm ports):
+  36 factorised convolutions in the opposite order to the figures' labels (the stem's
+  right tower, the B modules' double towers, the C modules' 448/512 pair) and every
+  pool branch concatenated last (`inception_v4_tfslim`).
+  """
 
   num_classes: int = 1000
   dropout_rate: float = 0.2
+  released: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     common = dict(train=train, dtype=self.dtype, param_dtype=self.param_dtype)
+    released = self.released
     x = x.astype(self.dtype)
-    x = InceptionV4Stem(**common, name='stem')(x)
+    x = InceptionV4Stem(**common, released=released, name='stem')(x)
     for index in range(4):
-      x = InceptionV4A(**common, name=f'inception_a{index + 1}')(x)
-    x = ReductionA(**common, k=192, l=224, m=256, n=384, name='reduction_a')(x)
+      x = InceptionV4A(**common, released=released, name=f'inception_a{index + 1}')(x)
+    x = ReductionA(**common, k=192, l=224, m=256, n=384, pool_last=released,
+                   name='reduction_a')(x)
     for index in range(7):
-      x = InceptionV4B(**common, name=f'inception_b{index + 1}')(x)
-    x = InceptionV4ReductionB(**common, name='reduction_b')(x)
+      x = InceptionV4B(**common, released=released, name=f'inception_b{index + 1}')(x)
+    x = InceptionV4ReductionB(**common, pool_last=released, name='reduction_b')(x)
     for index in range(3):
-      x = InceptionV4C(**common, name=f'inception_c{index + 1}')(x)
+      x = InceptionV4C(**common, released=released, name=f'inception_c{index + 1}')(x)
     return _classifier(x, self.num_classes, self.dropout_rate, train, self.dtype,
                        self.param_dtype)
 
@@ -447,7 +528,12 @@ class InceptionResNetC(_ResidualBlock):
 
 
 class InceptionResNetReductionB(_Block):
-  """Fig. 18, 17×17 -> 8×8: max pool | 1×1 → 3×3/2 384 | 1×1 → 3×3/2 288 | 1×1 → 3×3 → 3×3/2."""
+  """Fig. 18, 17×17 -> 8×8: max pool | 1×1 → 3×3/2 384 | 1×1 → 3×3/2 288 | 1×1 → 3×3 → 3×3/2.
+
+  `pool_last`: the max pool branch concatenated last (TF-slim).
+  """
+
+  pool_last: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -459,7 +545,7 @@ class InceptionResNetReductionB(_Block):
     branch_c = self.conv(256, name='branch_c_reduce')(x)
     branch_c = self.conv(288, (3, 3), name='branch_c_1')(branch_c)
     branch_c = self.conv(320, (3, 3), 2, 'VALID', name='branch_c_2')(branch_c)
-    return jnp.concatenate([branch_pool, branch_a, branch_b, branch_c], axis=-1)
+    return _concatenate(branch_pool, [branch_a, branch_b, branch_c], self.pool_last)
 
 
 class InceptionResNetV2(nn.Module):
@@ -512,10 +598,12 @@ class InceptionResNetV2TFSlim(nn.Module):
     x = InceptionV3A(**common, filters_1x1=96, pool_filters=64, name='mixed_5b')(x)  # ×320
     for index in range(self.blocks[0]):
       x = InceptionResNetA(**common, scale=scale_a, name=f'block_a{index + 1}')(x)
-    x = ReductionA(**common, k=256, l=256, m=384, n=384, name='reduction_a')(x)  # 17×17×1088
+    # TF-slim concatenates the reductions' pool branches last, where the figures put them first.
+    x = ReductionA(**common, k=256, l=256, m=384, n=384, pool_last=True,
+                   name='reduction_a')(x)  # 17×17×1088
     for index in range(self.blocks[1]):
       x = InceptionResNetB(**common, scale=scale_b, name=f'block_b{index + 1}')(x)
-    x = InceptionResNetReductionB(**common, name='reduction_b')(x)  # 8×8×2080
+    x = InceptionResNetReductionB(**common, pool_last=True, name='reduction_b')(x)  # 8×8×2080
     for index in range(self.blocks[2]):
       last = index == self.blocks[2] - 1
       x = InceptionResNetC(**common, scale=1.0 if last else scale_c, activate=not last,
@@ -529,6 +617,10 @@ register('inception_v3', InceptionV3, input_size=299, num_classes=1000, test_inp
          parameters=27_161_264)  # torchvision's, with the auxiliary head
 register('inception_v4', InceptionV4, input_size=299, num_classes=1000, test_input_size=75,
          parameters=42_679_816, paper_parameters='42.7')
+register('inception_v4_tfslim', partial(InceptionV4, released=True), input_size=299,
+         num_classes=1000, test_input_size=75, parameters=42_679_816)  # timm's inception_v4
+register('inception_v3_torchvision', partial(InceptionV3, pool_counts_padding=True),
+         input_size=299, num_classes=1000, test_input_size=299, parameters=27_161_264)
 register('inception_resnet_v2', InceptionResNetV2, input_size=299, num_classes=1000,
          test_input_size=75, parameters=32_433_928)
 register('inception_resnet_v2_tfslim', InceptionResNetV2TFSlim, input_size=299,

@@ -77,21 +77,28 @@ class DepthwiseSeparable(nn.Module):
 
   filters: int
   strides: int = 1
+  activation: Callable = nn.relu
   train: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    unit = partial(conv_unit, train=self.train, dtype=self.dtype, param_dtype=self.param_dtype)
+    unit = partial(conv_unit, activation=self.activation, train=self.train, dtype=self.dtype,
+                   param_dtype=self.param_dtype)
     x = unit(x.shape[-1], 3, self.strides, depthwise=True, name='depthwise')(x)
     return unit(self.filters, 1, name='pointwise')(x)
 
 
 class MobileNetV1(nn.Module):
-  """MobileNet of Howard et al. 2017, Table 1 (see module docstring)."""
+  """MobileNet of Howard et al. 2017, Table 1 (see module docstring).
+
+  `activation`: ReLU, as the paper writes; the authors' released model (TF-slim) and timm's
+  `mobilenetv1_100` use ReLU6 (`mobilenet_v1_relu6`).
+  """
 
   width_multiplier: float = 1.0
+  activation: Callable = nn.relu
   dropout_rate: float = 0.0  # not in the paper; its released model uses 0.001
   num_classes: int = 1000
   dtype: Any = jnp.float32
@@ -104,7 +111,8 @@ class MobileNetV1(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     x = x.astype(self.dtype)
-    common = dict(train=train, dtype=self.dtype, param_dtype=self.param_dtype)
+    common = dict(activation=self.activation, train=train, dtype=self.dtype,
+                  param_dtype=self.param_dtype)
     x = conv_unit(self.channels(32), 3, 2, name='conv1', **common)(x)
     for index, (filters, strides) in enumerate(V1_LAYERS):
       x = DepthwiseSeparable(self.channels(filters), strides, name=f'separable{index + 1}',
@@ -278,6 +286,7 @@ class MobileNetV3(nn.Module):
 # The printed counts of the v2 and v3-Large papers are further off than 1 % (see the
 # module docstring): only the exact counts are declared for them.
 register('mobilenet_v1', MobileNetV1, parameters=4_231_976, paper_parameters='4.2')
+register('mobilenet_v1_relu6', partial(MobileNetV1, activation=nn.relu6), parameters=4_231_976)
 register('mobilenet_v2', MobileNetV2, parameters=3_504_872)
 register('mobilenet_v3_large', partial(MobileNetV3, blocks=V3_LARGE_BLOCKS,
                                        last_conv_channels=960, head_channels=1280),

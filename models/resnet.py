@@ -215,6 +215,9 @@ class ResNet(nn.Module):
   stochastic_depth: float = 1.0  # survival probability p_L of the last block; 1.0: off
   attention: Optional[Callable[..., nn.Module]] = None  # applied to every residual branch
   zero_init_last_bn: bool = False
+  # The stem's 3×3/2 max pool pads by 1; 'SAME' pads only where a window would overhang,
+  # which equals the ceil-mode pooling of the SENet authors' released (Caffe) models.
+  stem_pool_padding: Any = ((1, 1), (1, 1))
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -232,7 +235,7 @@ class ResNet(nn.Module):
     x = conv_before_norm(self)(64, (7, 7), strides=2, padding=3, name='conv1')(x)
     x = batch_norm(train, self.dtype, self.param_dtype)(name='bn1')(x)
     x = nn.relu(x)
-    x = MaxPool(3, 2, padding=((1, 1), (1, 1)))(x)
+    x = MaxPool(3, 2, padding=self.stem_pool_padding)(x)
     x = residual_stages(x, block=self.block, stage_filters=(64, 128, 256, 512),
                         stage_sizes=self.stage_sizes, stochastic_depth=self.stochastic_depth,
                         train=train, dtype=self.dtype, param_dtype=self.param_dtype,

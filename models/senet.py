@@ -23,6 +23,11 @@ Strides: SE-ResNet-50 is the original ResNet-50 (He et al. 2016a), which
 strides the first 1×1 convolution of a downsampling bottleneck, as do the
 authors' released models; SE-ResNeXt-50 strides the grouped 3×3 convolution,
 as ResNeXt does. The choice does not change the parameter count.
+
+Released models: the authors' Caffe models (timm's `legacy_seresnet50` and
+`legacy_seresnext50_32x4d` ports) pool the stem in ceil mode without padding, where
+ResNet pads by 1: `se_resnet50_caffe` and `se_resnext50_32x4d_caffe` are those networks,
+the only difference.
 """
 
 from functools import partial
@@ -39,3 +44,12 @@ register('se_resnext50_32x4d', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=B
                                        groups=32, width_per_group=4,
                                        attention=SqueezeExcitation),
          parameters=27_559_896, paper_parameters='27.5')
+# The authors' released Caffe models: the stem's max pool in ceil mode, without padding.
+register('se_resnet50_caffe', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
+                                      stride_on_3x3=False, attention=SqueezeExcitation,
+                                      stem_pool_padding='SAME'),
+         parameters=28_088_024)
+register('se_resnext50_32x4d_caffe', partial(ResNet, stage_sizes=(3, 4, 6, 3),
+                                             block=BottleneckBlock, groups=32, width_per_group=4,
+                                             attention=SqueezeExcitation, stem_pool_padding='SAME'),
+         parameters=27_559_896)

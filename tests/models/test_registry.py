@@ -76,6 +76,11 @@ TRACED_ONLY = frozenset({
     'vgg13', 'vgg16', 'vgg19', 'vgg13_bn', 'vgg16_bn', 'vgg19_bn',  # vgg11, vgg11_bn
     'preact_resnet164',  # preact_resnet50
     'mobilenet_v3_small',  # mobilenet_v3_large
+    # Released variants, one option away from their paper's network; test_convert.py runs
+    # their forward pass against torchvision's and timm's logits.
+    'alexnet_torchvision', 'googlenet_torchvision', 'inception_v3_torchvision',
+    'inception_v4_tfslim', 'se_resnet50_caffe', 'se_resnext50_32x4d_caffe',
+    'mobilenet_v1_relu6',
 })
 
 
