@@ -146,14 +146,14 @@ def read_weights(path: str) -> dict[str, np.ndarray]:
     raise WeightsError(f'no weights file at {path}: pass the path of a downloaded .pth or '
                        '.safetensors file')
   try:
+    with open(path, 'rb') as file:
+      magic = file.read(4)
     if path.endswith('.safetensors'):
       tensors = _read_safetensors(path)
-    elif zipfile.is_zipfile(path):
+    elif magic == b'PK\x03\x04':  # a zip archive, torch.save's format since PyTorch 1.6
       tensors = _state_dict_of(_read_pth_archive(path), path)
     else:
-      with open(path, 'rb') as file:
-        magic = file.read(2)
-      if magic not in (b'\x80\x02', b'\x80\x03', b'\x80\x04', b'\x80\x05'):
+      if magic[:2] not in (b'\x80\x02', b'\x80\x03', b'\x80\x04', b'\x80\x05'):
         raise WeightsError(f'{path} is neither a torch.save file nor .safetensors: pass a '
                            'weights file as downloaded (.pth or .safetensors)')
       tensors = _read_legacy_pth(path)
