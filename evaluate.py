@@ -58,6 +58,8 @@ flags.DEFINE_string('protocol', 'center', 'Comma-separated protocols: ' +
 flags.DEFINE_integer('batch_size', -1, 'Test images per step over all devices (each with all '
                      'its views); -1: the recipe\'s batch_size divided by the views per image.')
 flags.DEFINE_string('out', None, 'Folder for eval.json and eval.md (default: the run folder).')
+flags.DEFINE_string('data_dir', None, 'tfds data_dir of the checkpoint\'s own dataset, where it '
+                    'is not the default (without --config, whose overrides set it otherwise).')
 
 RESULTS_JSON, RESULTS_MARKDOWN = 'eval.json', 'eval.md'
 
@@ -77,40 +79,9 @@ class Member:
     return os.path.join(self.checkpoints_dir, str(self.step))
 
 
-def locate(path: str, step: int | None, best: bool) -> tuple[str, int]:
-  """The checkpoints folder and the step named by a run folder (with --step or --best) or by
-  a checkpoint folder."""
-  path = os.path.abspath(path)
-  if not os.path.isdir(path):
-    raise WorkdirError(f'{path} does not exist: pass a train.py --workdir or one of its '
-                       'checkpoints/<step> folders')
-  name = os.path.basename(path)
-  if name.isdigit() and not os.path.isdir(os.path.join(path, 'checkpoints')):
-    return os.path.dirname(path), int(name)  # a checkpoint folder
-  directory = os.path.join(path, 'checkpoints')
-  manager = checkpoints.open_checkpoints(directory) if os.path.isdir(directory) else None
-  saved = manager.all_steps() if manager else []
-  if not saved:
-    raise WorkdirError(f'no checkpoint in {directory}: train first (python train.py '
-                       f'--workdir={path} ...) or pass the run folder that has them')
-  if step is not None:
-    if step not in saved:
-      raise WorkdirError(f'{directory} has no checkpoint of step {step}: it has steps '
-                         f'{", ".join(map(str, saved))}')
-    return directory, step
-  if best:
-    best_step = manager.best_step()
-    if best_step is None or manager.metrics(best_step) is None:
-      raise WorkdirError(f'no checkpoint in {directory} carries eval metrics to rank by: pass '
-                         f'--step (it has steps {", ".join(map(str, saved))}) or leave both out '
-                         'for the newest')
-    return directory, best_step
-  return directory, saved[-1]
-
-
 def load_member(path: str, step: int | None, best: bool,
                 given: ml_collections.ConfigDict | None) -> Member:
-  directory, step = locate(path, step, best)
+  directory, step = checkpoints.locate_checkpoint(path, step, best)
   manager = checkpoints.open_checkpoints(directory)
   if step not in manager.all_steps():
     raise WorkdirError(f'{directory} has no complete checkpoint of step {step}: it has steps '
@@ -276,6 +247,11 @@ def run(argv_config: ml_collections.ConfigDict | None) -> list[dict]:
   paths = FLAGS.ensemble or [FLAGS.workdir or FLAGS.checkpoint]
   members = [load_member(path, FLAGS.step, FLAGS.best, argv_config) for path in paths]
   data_config = argv_config if argv_config is not None else members[0].config
+  if FLAGS.data_dir:
+    if argv_config is not None:
+      raise ConfigError('with --config, set the data with --config.data_dir, not --data_dir')
+    data_config = ml_collections.ConfigDict(data_config.to_dict())
+    data_config.data_dir = FLAGS.data_dir
   check_members(members, data_config, argv_config, ensemble=len(members) > 1)
   if FLAGS.out:
     out = FLAGS.out

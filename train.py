@@ -37,8 +37,9 @@ from configs import default
 import input_pipeline
 import preprocessing
 import protocols
-from training import (checkpoints, configuration, distributed, metric_writers, metrics_file,
-                      optimizers, progress, steps, workdir as run_folder, xla_flags)
+from training import (checkpoints, configuration, distributed, initialization, metric_writers,
+                      metrics_file, optimizers, progress, steps, workdir as run_folder,
+                      xla_flags)
 from training.configuration import ConfigError
 from training.preemption import Preemption
 from training.step_metrics import NonFiniteError, StepMetrics
@@ -159,17 +160,30 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   steps_per_epoch, total_steps, eval_every_steps = count_steps(config, source)
   processing = input_pipeline.create_preprocessing(source, config.image_size,
                                                    config.train_preprocess, config.eval_preprocess)
+  initial = initialization.open_source(config.init_from) if config.init_from else None
+  if initial is not None and initial.mean is not None and len(initial.mean) == processing.channels:
+    # Pretrained weights expect the normalisation they were trained with.
+    source = dataclasses.replace(source, mean=initial.mean, std=initial.std)
   model = steps.create_model(config, num_classes)
   steps.check_input_size(model, config, processing.channels)
   schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch, total_steps)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   plateau = optimizers.create_plateau(config)
+  trainable = initialization.trainable_for(config, model, processing.channels)
   state = steps.create_train_state(init_rng, model, config.image_size, processing.channels,
-                                   optimizers.create_optimizer(config, schedule), mesh,
+                                   optimizers.create_optimizer(config, schedule, trainable), mesh,
                                    ema=config.ema_decay > 0, plateau=plateau)
   run_info = checkpoints.describe_run(config, num_classes, processing.channels, source.mean,
                                       source.std)
   manager = checkpoints.create_checkpoint_manager(workdir, config.keep_checkpoints)
+  if initial is not None and manager.latest_step() is None:  # a resumed run has its own
+    frozen = initialization.frozen_variables(state.params, state.batch_stats,
+                                             trainable.classifier if trainable else None)
+    state, report = initialization.initialise(state, initial, config.init_from_rules, mesh,
+                                              frozen)
+    if jax.process_index() == 0:
+      print(initialization.describe(report), flush=True)
+    initialization.write_report(workdir, report)
   state = checkpoints.restore_checkpoint(manager, state, run_info)
   start_step = int(jax.device_get(state.step))
 

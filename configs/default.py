@@ -23,6 +23,18 @@ FIELDS = (
     Field('model_options', {}, 'Constructor arguments of the model beyond num_classes and '
           'dtype (e.g. zero_init_last_bn for residual networks).', open_ended=True),
 
+    # Starting from other weights (training/initialization.py).
+    Field('init_from', '', "A run folder or checkpoint folder (train.py's, or one that "
+          '`python -m models.convert` wrote) whose matching variables (path and shape) start '
+          "this run; the rest is initialised afresh. '' = a fresh start."),
+    Field('init_from_rules', '', "With init_from: comma-separated 'pattern=replacement' rules "
+          "on variable paths ('conv[45]_.*=' re-initialises those; 'a/(.*)=b/\\1' loads b's "
+          'variables into a).', Rule(lambda value, config: not value or config.init_from,
+                                     "'' unless init_from is set")),
+    Field('trainable', 'all', "'all', or 'head': only the classifier learns (a linear probe; "
+          'the rest runs in inference mode, its BatchNorm statistics frozen).',
+          one_of('all', 'head')),
+
     # Data.
     Field('dataset', 'imagenet2012', "'digits', 'image_folder:<root>', or a tfds dataset name."),
     Field('data_dir', '', "tfds data_dir; '' = tfds' default (~/tensorflow_datasets)."),

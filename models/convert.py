@@ -41,6 +41,7 @@ import sys
 import numpy as np
 
 from models import registry
+from models.layer_order import Layer, model_layers
 from models.weights_file import WeightsError, read_weights
 
 TORCHVISION = 'torchvision'
@@ -142,20 +143,6 @@ class ConversionError(ValueError):
   """Weights that do not fit the network, with what to do."""
 
 
-@dataclasses.dataclass
-class Layer:
-  """One Conv, Dense or BatchNorm: its name on its side and its tensors (or shapes).
-
-  `flattened_channels`: for a Dense layer that reads a flattened H×W×C map (AlexNet's and
-  VGG's FC6, GoogLeNet's auxiliary FC), C; None otherwise.
-  """
-
-  name: str
-  kind: str  # 'conv', 'dense' or 'norm'
-  tensors: dict
-  flattened_channels: int | None = None
-
-
 def source_layers(state_dict: dict[str, np.ndarray]) -> list[Layer]:
   """The state dict's tensors grouped by module, in the state dict's order."""
   groups: dict[str, dict] = {}
@@ -178,51 +165,6 @@ def source_layers(state_dict: dict[str, np.ndarray]) -> list[Layer]:
           'converter does not read')
     layers.append(Layer(module, kind, tensors))
   return layers
-
-
-def model_layers(model, image_size: int, channels: int = 3):
-  """The network's Conv, Dense and BatchNorm layers in the order its forward pass calls
-  them, with their variables' shapes; and the shapes of all its variables."""
-  import flax.linen as nn  # pylint: disable=import-outside-toplevel
-  import jax  # pylint: disable=import-outside-toplevel
-
-  kinds = {nn.Conv: 'conv', nn.Dense: 'dense', nn.BatchNorm: 'norm'}
-  called: dict[tuple, str] = {}
-  flattened: dict[tuple, int] = {}
-  last_output = [None]  # the output shape of the module that finished last
-
-  def record(next_fun, args, kwargs, context):
-    kind = kinds.get(type(context.module))
-    if kind and context.method_name == '__call__' and context.module.path not in called:
-      called[context.module.path] = kind
-      previous = last_output[0]
-      # A Dense whose input is the last finished module's H×W×C map, flattened.
-      if (kind == 'dense' and previous is not None and len(previous) == 4
-          and previous[1] * previous[2] > 1
-          and previous[1] * previous[2] * previous[3] == args[0].shape[-1]):
-        flattened[context.module.path] = previous[3]
-    output = next_fun(*args, **kwargs)
-    if hasattr(output, 'shape'):
-      last_output[0] = output.shape
-    return output
-
-  def init():
-    with nn.intercept_methods(record):
-      return model.init(jax.random.key(0), jax.numpy.zeros((1, image_size, image_size, channels)),
-                        train=False)
-
-  shapes = jax.eval_shape(init)
-  layers = []
-  for path, kind in called.items():
-    tensors = {}
-    for collection, tree in shapes.items():
-      node = tree
-      for key in path:
-        node = node.get(key, {}) if isinstance(node, dict) else {}
-      tensors.update({(collection, leaf): value.shape for leaf, value in node.items()
-                      if not isinstance(value, dict)})
-    layers.append(Layer('/'.join(path), kind, tensors, flattened.get(path)))
-  return layers, shapes
 
 
 # Source leaf names -> this project's (collection, leaf) per layer kind.
@@ -450,8 +392,6 @@ def main(argv: list[str]) -> int:
     source = SOURCES[args.model]
     check_out(args.out)
     state_dict = in_registration_order(read_weights(args.weights), args.model, args.weights)
-    import jax  # pylint: disable=import-outside-toplevel
-    jax.config.update('jax_platforms', 'cpu')  # conversion is NumPy work; leave GPUs alone
     # The classifier is the last layer of every covered network.
     num_classes = int(source_layers(state_dict)[-1].tensors['weight'].shape[0])
     model = registry.create(args.model, num_classes=num_classes)

@@ -28,6 +28,9 @@ An inception module (Fig. 2b) concatenates four branches: a 1×1 convolution; a
 1×1 reduction then a 3×3; a 1×1 reduction then a 5×5; a 3×3/1 max pool then a
 1×1 projection. The 5×5 branch is a real 5×5 convolution as in the paper
 (torchvision's GoogLeNet uses a 3×3 there, a bug kept for its pretrained weights).
+The 7×7/2 stem convolution pads 3 pixels on each side, as the authors' Caffe model
+does; the max pools round their output size up (Caffe), which for 3×3/2 windows is
+'SAME' padding.
 Inception (3a) has 163,696 parameters and 128 M multiply-adds at 28×28.
 
 Every convolution has a bias and a ReLU (the paper predates BatchNorm).
@@ -80,6 +83,10 @@ Stem, auxiliary heads (on (4a)'s 1280 and (4d)'s 2640 channels) and classifier
 without the auxiliary heads, 104,274,376 with them, and 12.57 G multiply-adds,
 14× and 8× GoogLeNet's: the reason the paper reduces before the expensive
 convolutions.
+
+`googlenet_torchvision` is torchvision's GoogLeNet, the network of its pretrained
+weights (models/convert.py): `googlenet_bn` with a 3×3 convolution in the "5×5" branch,
+a 2×2/2 max pool before (5a) and dropout 0.2 before the classifier.
 
 `googlenet_bn` is GoogLeNet with BatchNorm after every convolution (no
 convolution bias, BN epsilon 1e-3) and without the LRN layers that BN makes

@@ -54,11 +54,22 @@ channel counts do not add up (Fig. 17 projects to 1154 channels a 1152-channel
 input; Fig. 19 to 2048 a 2144-channel one): here each projection returns its
 input's width, the only choice that lets the sum exist. 32,433,928 parameters.
 
+`inception_v3_torchvision` is torchvision's port of the released v3, whose pool-branch
+average pools count the zero padding in the mean (PyTorch's default), where TensorFlow's
+leave it out: the network of torchvision's pretrained weights (models/convert.py).
+
+`inception_v4_tfslim` is the Inception-v4 the authors released (TF-slim's, which timm
+ports): the stem's right tower, the B modules' double towers and the C modules' 448/512
+pair put their factorised convolutions in the opposite order to the figures' labels
+(36 kernels: 1×7 before 7×1 in the stem, 7×1 first in B, 3×1 first in C), and every
+module concatenates its pool branch last. Same parameters as `inception_v4`.
+
 `inception_resnet_v2_tfslim` is the Inception-ResNet-v2 the authors released
 with the paper's results (TF-slim's inception_resnet_v2, also Keras' and
 timm's), which differs from the figures: the stem of Inception v3 followed by
 a 35×35 module of 320 channels, 10 A blocks, 20 B blocks at 1088 channels,
-10 C blocks at 2080 channels (the last one without scaling and ReLU), and a
+10 C blocks at 2080 channels (the last one without scaling and ReLU), reductions
+that concatenate their max pool branch last, and a
 1×1 convolution of 1536 filters before the pool: 55,843,464 parameters, the
 "55.8 M" usually quoted (Cadene's and timm's PyTorch ports count the same).
 """

@@ -35,9 +35,10 @@ def run_evaluate(*args, devices: int | None = None, timeout=600):
                         text=True, timeout=timeout, env=env)
 
 
-def write_digits_as_png_folder(root: str) -> None:
-  """The embedded digits' own train/test split as 8-bit grayscale PNG files,
-  <root>/{train,validation}/<digit>/<n>.png."""
+def write_digits_as_png_folder(root: str, rgb: bool = False, per_class: int | None = None) -> None:
+  """The embedded digits' own train/test split as 8-bit grayscale (or `rgb`) PNG files,
+  <root>/{train,validation}/<digit>/<n>.png; `per_class`: at most that many of each digit
+  in each split."""
   from PIL import Image
   import input_pipeline  # TensorFlow: imported once the environment is set (conftest.py)
   source = input_pipeline.load_digits_source()
@@ -45,7 +46,10 @@ def write_digits_as_png_folder(root: str) -> None:
     for index, example in enumerate(split.dataset.as_numpy_iterator()):
       folder = os.path.join(root, split_name, str(example['label']))
       os.makedirs(folder, exist_ok=True)
-      Image.fromarray(example['image'][..., 0]).save(os.path.join(folder, f'{index}.png'))
+      if per_class is not None and len(os.listdir(folder)) >= per_class:
+        continue
+      image = Image.fromarray(example['image'][..., 0])
+      (image.convert('RGB') if rgb else image).save(os.path.join(folder, f'{index}.png'))
 
 
 def write_mock_metadata(data_dir: str, name: str, split_sizes: dict[str, int]) -> None:

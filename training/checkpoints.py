@@ -81,6 +81,38 @@ def open_checkpoints(directory: str) -> ocp.CheckpointManager:
       item_names=('state', 'run'))
 
 
+def locate_checkpoint(path: str, step: int | None = None,
+                      best: bool = False) -> tuple[str, int]:
+  """The checkpoints folder and the step named by a run folder (with --step or --best) or by
+  a checkpoint folder."""
+  path = os.path.abspath(path)
+  if not os.path.isdir(path):
+    raise WorkdirError(f'{path} does not exist: pass a train.py --workdir or one of its '
+                       'checkpoints/<step> folders')
+  name = os.path.basename(path)
+  if name.isdigit() and not os.path.isdir(os.path.join(path, 'checkpoints')):
+    return os.path.dirname(path), int(name)  # a checkpoint folder
+  directory = os.path.join(path, 'checkpoints')
+  manager = open_checkpoints(directory) if os.path.isdir(directory) else None
+  saved = manager.all_steps() if manager else []
+  if not saved:
+    raise WorkdirError(f'no checkpoint in {directory}: train first (python train.py '
+                       f'--workdir={path} ...) or pass the run folder that has them')
+  if step is not None:
+    if step not in saved:
+      raise WorkdirError(f'{directory} has no checkpoint of step {step}: it has steps '
+                         f'{", ".join(map(str, saved))}')
+    return directory, step
+  if best:
+    best_step = manager.best_step()
+    if best_step is None or manager.metrics(best_step) is None:
+      raise WorkdirError(f'no checkpoint in {directory} carries eval metrics to rank by: pass '
+                         f'--step (it has steps {", ".join(map(str, saved))}) or leave both out '
+                         'for the newest')
+    return directory, best_step
+  return directory, saved[-1]
+
+
 def read_run_info(manager, step: int) -> dict:
   """What the run saved with the checkpoint of `step` (describe_run)."""
   return manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))['run']
@@ -115,8 +147,10 @@ def restore_trained_state(config: ml_collections.ConfigDict, workdir: str, num_c
   """The newest checkpoint in `workdir` as a train state, for predictions (the notebook)."""
   model = steps.create_model(config, num_classes)
   # The optimiser state's structure, which restoring needs, does not depend on the
-  # schedule's values, only on there being a schedule.
-  tx = optimizers.create_optimizer(config, optax.constant_schedule(0.0))
+  # schedule's values, only on there being a schedule (and on what is trainable).
+  from training import initialization  # pylint: disable=import-outside-toplevel
+  tx = optimizers.create_optimizer(config, optax.constant_schedule(0.0),
+                                   initialization.trainable_for(config, model, channels))
   state = steps.create_train_state(jax.random.key(config.seed), model, config.image_size,
                                    channels, tx, steps.create_mesh(), ema=config.ema_decay > 0,
                                    plateau=optimizers.create_plateau(config))

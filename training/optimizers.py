@@ -97,8 +97,8 @@ def _rmsprop(config: ml_collections.ConfigDict, learning_rate) -> optax.Gradient
 OPTIMIZERS = {'sgd': _sgd, 'rmsprop': _rmsprop}
 
 
-def create_optimizer(config: ml_collections.ConfigDict,
-                     schedule: optax.Schedule) -> optax.GradientTransformation:
+def create_optimizer(config: ml_collections.ConfigDict, schedule: optax.Schedule,
+                     trainable=None) -> optax.GradientTransformation:
   """Weight decay, optional gradient clipping, then config.optimizer (OPTIMIZERS).
 
   Weight decay is applied as a separate gradient transformation rather than a
@@ -111,10 +111,22 @@ def create_optimizer(config: ml_collections.ConfigDict,
   Under the plateau schedule the learning rate is a hyperparameter of the state
   (optax.inject_hyperparams) that the train step sets from the schedule and the
   plateau's scale.
+
+  `trainable` (params -> tree of bools, config.trainable='head'): the other parameters'
+  gradients are zeroed first, so neither decay nor momentum ever moves them.
   """
 
+  def decay_mask(params):
+    decayed = weight_decay_mask(params)
+    if trainable is None:
+      return decayed
+    return jax.tree.map(lambda d, t: d and t, decayed, trainable(params))
+
   def build(learning_rate):
-    parts = [optax.add_decayed_weights(config.weight_decay, mask=weight_decay_mask)]
+    parts = [optax.add_decayed_weights(config.weight_decay, mask=decay_mask)]
+    if trainable is not None:
+      frozen = lambda params: jax.tree.map(lambda t: not t, trainable(params))
+      parts.insert(0, optax.masked(optax.set_to_zero(), frozen))
     if config.grad_clip_norm > 0:
       parts.append(optax.clip_by_global_norm(config.grad_clip_norm))
     parts.append(OPTIMIZERS[config.optimizer](config, learning_rate))

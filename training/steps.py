@@ -161,8 +161,13 @@ def all_finite(tree) -> jax.Array:
 
 
 def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label_smoothing: float,
-               aux_loss_weight: float, image_mean, image_std, ema_decay: float = 0.0):
-  """One optimiser step on this device's share of the batch (runs under shard_map)."""
+               aux_loss_weight: float, image_mean, image_std, ema_decay: float = 0.0,
+               frozen_features: bool = False):
+  """One optimiser step on this device's share of the batch (runs under shard_map).
+
+  `frozen_features` (a linear probe): the network runs in inference mode, BatchNorm with
+  its running statistics, which stay as they are.
+  """
   device_index = jax.lax.axis_index(BATCH_AXIS)
   dropout_rng = jax.random.fold_in(jax.random.fold_in(dropout_rng, state.step), device_index)
 
@@ -170,8 +175,8 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
 
   def loss_fn(params):
     outputs, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
-        mutable=['batch_stats'], rngs={'dropout': dropout_rng})
+        {'params': params, 'batch_stats': state.batch_stats}, images,
+        train=not frozen_features, mutable=['batch_stats'], rngs={'dropout': dropout_rng})
     logits, aux_logits = split_outputs(outputs)
     loss = cross_entropy(logits, batch['label'], label_smoothing).mean()
     for aux in aux_logits:
@@ -182,7 +187,8 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
   grads = jax.lax.pmean(grads, BATCH_AXIS)
   # Each device normalised with its own batch's statistics; the running averages
   # kept for evaluation are averaged over devices once per step.
-  batch_stats = jax.lax.pmean(updates.get('batch_stats', {}), BATCH_AXIS)
+  batch_stats = (state.batch_stats if frozen_features
+                 else jax.lax.pmean(updates.get('batch_stats', {}), BATCH_AXIS))
   learning_rate = learning_rate_fn(state.step)
   if state.plateau is not None:  # the schedule's rate × the plateau's scale, this step
     learning_rate = learning_rate * state.plateau.scale
@@ -285,7 +291,8 @@ def compile_steps(mesh: Mesh, config: ml_collections.ConfigDict, learning_rate_f
                             label_smoothing=config.label_smoothing,
                             aux_loss_weight=config.aux_loss_weight,
                             ema_decay=config.ema_decay, image_mean=tuple(image_mean),
-                            image_std=tuple(image_std))
+                            image_std=tuple(image_std),
+                            frozen_features=config.trainable == 'head')
   parallel_train = jax.jit(
       jax.shard_map(train, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=(P(), P())),
       donate_argnums=0)

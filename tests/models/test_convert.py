@@ -68,14 +68,17 @@ def converted_logits(out: str, fixture: dict, dtype=jnp.float32) -> np.ndarray:
 
 
 @pytest.mark.parametrize('name', FIXTURE_NAMES)
-def test_converted_weights_give_the_sources_logits(name, tmp_path):
+def test_converted_weights_give_the_sources_logits(name, tmp_path, capsys):
+  """Converted by the command line's own main() in this process (its argument parsing
+  included), which spares a Python and JAX start per network; the bad-input tests below
+  run it as a separate process."""
   fixture = parity.load_fixture(name)
   weights = write_weights(fixture, str(tmp_path))
   out = str(tmp_path / 'converted')
-  result = run_convert(f'--model={fixture["model"]}', f'--weights={weights}', f'--out={out}',
-                       f'--crop={fixture["input_size"]}')
-  assert result.returncode == 0, result.stderr
-  assert f'into {fixture["model"]}' in result.stdout
+  status = convert.main([f'--model={fixture["model"]}', f'--weights={weights}', f'--out={out}',
+                         f'--crop={fixture["input_size"]}'])
+  assert status == 0, capsys.readouterr().err
+  assert f'into {fixture["model"]}' in capsys.readouterr().out
   expected = np.asarray(fixture['logits'])
   if fixture['float64']:
     # torch's own float32 logits are as far from its float64 ones as ours (the fixture
