@@ -33,7 +33,8 @@ import time
 from absl import app, flags, logging
 import jax
 import jax.numpy as jnp
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import numpy as np
 
 from configs import default
 import models
@@ -112,28 +113,81 @@ def time_steps(step, num_steps: int) -> float:
   return (time.perf_counter() - start) / num_steps
 
 
+def benchmark_config(name: str, batch_size: int, image_size: int = 0,
+                     half_precision: bool = False):
+  """train.py's default config for model `name` at this batch, input and precision."""
+  config = default.get_config()
+  config.model = name
+  config.batch_size = batch_size
+  config.image_size = image_size or models.spec(name).input_size
+  config.half_precision = half_precision
+  config.learning_rate = 0.01
+  return config
+
+
+def initial_state(config, mesh):
+  """The initial train state of config.model on the mesh, and its learning-rate schedule."""
+  spec = models.spec(config.model)
+  model = steps.create_model(config, spec.num_classes)
+  schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch=1000,
+                                                      total_steps=100_000)
+  state = steps.create_train_state(jax.random.key(0), model, config.image_size, spec.channels,
+                                   optimizers.create_optimizer(config, schedule), mesh)
+  return state, schedule
+
+
+def program_memory_bytes(compiled) -> int | None:
+  """What XLA's memory analysis says a compiled program holds at once: its arguments,
+  outputs and temporaries (outputs that reuse arguments counted once)."""
+  analysis = compiled.memory_analysis()
+  if analysis is None:
+    return None
+  return (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+          + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
+
+
+def forward_speed(name: str, batch_size: int, image_size: int = 0, half_precision: bool = False,
+                  num_steps: int = 3) -> dict:
+  """Forward (evaluation) images per second of model `name` on one device, through train.py's
+  evaluation step, and its memory: the device's peak where the device reports one (on
+  a fresh device, the peak of this measurement), else the program's (XLA's analysis)."""
+  spec = models.spec(name)
+  config = benchmark_config(name, batch_size, image_size, half_precision)
+  mesh = Mesh(np.array(jax.devices()[:1]), (steps.BATCH_AXIS,))
+  state, _ = initial_state(config, mesh)
+  parallel_eval = steps.compile_eval_step(mesh, (((127.5,) * spec.channels,
+                                                  (64.0,) * spec.channels),))
+  batch = synthetic_batch(mesh, batch_size, config.image_size, spec.channels, spec.num_classes)
+  evaluated = (steps.eval_model(state),)
+  start = time.perf_counter()
+  compiled = parallel_eval.lower(evaluated, batch).compile()
+  compile_seconds = time.perf_counter() - start
+  seconds = time_steps(lambda: compiled(evaluated, batch), num_steps)
+  device_peak = peak_memory_bytes()
+  return {
+      'model': name,
+      'batch_size': batch_size,
+      'image_size': config.image_size,
+      'device_kind': jax.devices()[0].device_kind,
+      'images_per_sec': batch_size / seconds,
+      'compile_seconds': compile_seconds,
+      'memory_bytes': device_peak if device_peak else program_memory_bytes(compiled),
+      'memory_source': 'device peak' if device_peak else 'XLA memory analysis',
+  }
+
+
 class CompiledSteps:
   """A model's compiled train and eval steps on one synthetic batch, ready to time."""
 
   def __init__(self, name: str, batch_size: int, image_size: int = 0,
                half_precision: bool = False):
     spec = models.spec(name)
-    config = default.get_config()
-    config.model = name
-    config.batch_size = batch_size
-    config.image_size = image_size or spec.input_size
-    config.half_precision = half_precision
-    config.learning_rate = 0.01
+    config = benchmark_config(name, batch_size, image_size, half_precision)
     mesh = steps.create_mesh()
     if batch_size % jax.device_count():
       raise ConfigError(f'--batch_size={batch_size} does not divide over '
                         f'{jax.device_count()} devices')
-    model = steps.create_model(config, spec.num_classes)
-    schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch=1000,
-                                                        total_steps=100_000)
-    self.state = steps.create_train_state(jax.random.key(0), model, config.image_size,
-                                          spec.channels,
-                                          optimizers.create_optimizer(config, schedule), mesh)
+    self.state, schedule = initial_state(config, mesh)
     # Any per-channel constants cost the same as a dataset's mean and std.
     parallel_train, parallel_eval = steps.compile_steps(mesh, config, schedule,
                                                         (127.5,) * spec.channels,

@@ -164,7 +164,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   if initial is not None and initial.mean is not None and len(initial.mean) == processing.channels:
     # Pretrained weights expect the normalisation they were trained with.
     source = dataclasses.replace(source, mean=initial.mean, std=initial.std)
-  model = steps.create_model(config, num_classes)
+  model = steps.create_model(config, num_classes, total_steps)
   steps.check_input_size(model, config, processing.channels)
   schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch, total_steps)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))

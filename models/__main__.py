@@ -1,7 +1,8 @@
 r"""Command line of the model zoo.
 
     python -m models list
-    python -m models summary resnet50 [--image_size 224] [--json]
+    python -m models summary resnet50 [--image_size 224] [--depth N] [--json]
+    python -m models compare [--plot c.png] [--measure] [--models a,b] [--json]
 """
 
 import argparse
@@ -9,6 +10,7 @@ import json
 import sys
 
 import models
+from models import compare as compare_lib
 from models import summary as summary_lib
 
 
@@ -21,6 +23,34 @@ def list_models() -> None:
           f'{spec.num_classes:>9}{table.total_params:>16,}{table.total_macs:>18,}', flush=True)
 
 
+def compare(args: argparse.Namespace) -> int:
+  """The comparison table of the ImageNet networks, the plot, and any measurements."""
+  try:
+    names = args.models.split(',') if args.models else None
+    for name in names or ():
+      if models.spec(name).num_classes != 1000:
+        raise ValueError(f'{name} is not an ImageNet network: pick among '
+                         f'{", ".join(compare_lib.imagenet_networks())}')
+    batch_sizes = compare_lib.check_batch_sizes(args.batch_sizes)
+  except ValueError as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 2
+  rows = compare_lib.table_rows(names)
+  if args.measure:
+    for row in rows:
+      compare_lib.measure(row, batch_sizes, args.steps)
+      print(f'measured {row.name}: ' + ', '.join(
+          f'{row.images_per_sec[size]:,.1f} img/s @{size}' for size in batch_sizes),
+            file=sys.stderr, flush=True)
+  if args.plot:
+    import jax
+    compare_lib.plot(rows, args.plot, jax.devices()[0].device_kind if args.measure else '')
+  print(json.dumps(compare_lib.to_json(rows)) if args.json else compare_lib.format_table(rows))
+  if args.plot:
+    print(f'plot: {args.plot}', file=sys.stderr)
+  return 0
+
+
 def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog='python -m models', description=__doc__.split('\n')[0])
   commands = parser.add_subparsers(dest='command', required=True)
@@ -30,10 +60,25 @@ def main(argv: list[str]) -> int:
   summary.add_argument('--image_size', type=int, default=None)
   summary.add_argument('--num_classes', type=int, default=None)
   summary.add_argument('--json', action='store_true', help='one JSON object instead of a table')
+  summary.add_argument('--depth', type=int, default=None,
+                       help='one row per module: layers grouped by the first N parts of '
+                            'their module path, with summed counts')
+  comparison = commands.add_parser(
+      'compare', help='the ImageNet networks: parameters, multiply-adds, top-1, speed')
+  comparison.add_argument('--plot', default='', help='write the figure to this PNG file')
+  comparison.add_argument('--measure', action='store_true',
+                          help='time the forward pass at each batch size on this device')
+  comparison.add_argument('--models', default='',
+                          help='comma-separated registry names; default: every ImageNet one')
+  comparison.add_argument('--batch_sizes', default=','.join(map(str, compare_lib.BATCH_SIZES)))
+  comparison.add_argument('--steps', type=int, default=3, help='timed forward passes per size')
+  comparison.add_argument('--json', action='store_true', help='JSON instead of markdown')
   args = parser.parse_args(argv)
   if args.command == 'list':
     list_models()
     return 0
+  if args.command == 'compare':
+    return compare(args)
   try:
     result = summary_lib.summarize(args.name, args.image_size, args.num_classes)
   except ValueError as error:
@@ -43,7 +88,12 @@ def main(argv: list[str]) -> int:
     print(f'error: {args.name} cannot take a {args.image_size}×{args.image_size} input '
           f'({error}): use a larger --image_size', file=sys.stderr)
     return 2
-  print(json.dumps(result.to_json()) if args.json else summary_lib.format_table(result))
+  try:
+    rows = None if args.depth is None else summary_lib.by_module(result, args.depth)
+  except ValueError as error:
+    print(f'error: {error}: use --depth=1 or more', file=sys.stderr)
+    return 2
+  print(json.dumps(result.to_json(rows)) if args.json else summary_lib.format_table(result, rows))
   return 0
 
 

@@ -151,16 +151,24 @@ class AlexNet(nn.Module):
 # The smallest sides at which every pool still has an output: AlexNet needs
 # CONV1 >= 15×15, i.e. 67 pixels; ZFNet needs 63.
 # Parameter counts: the lecture's one-tower table, the paper's two towers (its "60 million").
-register('alexnet', AlexNet, input_size=227, test_input_size=67, parameters=62_378_344)
+# Top-1 for `models compare`: the paper tests ten patches per image (§4.1), never one.
+ALEXNET_TOP1 = ('10-crop only: Table 2, 1 CNN, 40.7 % top-1 error, ten patches averaged '
+                '(§4.1)')
+register('alexnet', AlexNet, input_size=227, test_input_size=67, parameters=62_378_344,
+         paper_top1_source=ALEXNET_TOP1)
 register('alexnet_2gpu', partial(AlexNet, groups=2), input_size=227, test_input_size=67,
-         parameters=60_965_224)
+         parameters=60_965_224, paper_top1_source=ALEXNET_TOP1)
 # torchvision's AlexNet, the network of its pretrained weights: the one-tower variant of
 # Krizhevsky's "One weird trick" paper (2014) with 64, 192, 384, 256, 256 filters, CONV1
 # padded by 2 (so 224 inputs give 6×6×256 = 9216 features) and no LRN.
 register('alexnet_torchvision', partial(AlexNet, conv_filters=(64, 192, 384, 256, 256),
                                         conv1_padding=2, local_response_norm=False),
-         input_size=224, test_input_size=63, parameters=61_100_840)
+         input_size=224, test_input_size=63, parameters=61_100_840,
+         paper_top1_source="torchvision's variant (Krizhevsky 2014, one weird trick): no "
+                           'single-crop number in a paper')
 register('zfnet', partial(AlexNet, conv_filters=(96, 256, 512, 1024, 512), conv1_kernel=7,
                           conv1_stride=2, conv1_padding=1, conv2_stride=2, conv2_padding='VALID',
                           pool_padding=CEIL_MODE_PADDING),
-         input_size=224, test_input_size=63, parameters=107_627_624)
+         input_size=224, test_input_size=63, parameters=107_627_624,
+         paper_top1_source='no test protocol stated: Table 2, 37.5 % top-1 error for these '
+                           'maps; training used 10 sub-crops')

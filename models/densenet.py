@@ -148,14 +148,19 @@ class DenseNet(nn.Module):
 
 
 # The parameters of the authors' released models (see the table above).
+# Top-1 for `models compare`: Table 3's single 224 crop (it also gives 10 crops).
 register('densenet121', partial(DenseNet, block_sizes=(6, 12, 24, 16), growth_rate=32),
-         parameters=7_978_856)
+         parameters=7_978_856, paper_top1=74.98,
+         paper_top1_source='Huang et al. 2017, Table 3 (single crop, 25.02 % top-1 error)')
 register('densenet169', partial(DenseNet, block_sizes=(6, 12, 32, 32), growth_rate=32),
-         parameters=14_149_480)
+         parameters=14_149_480, paper_top1=76.20,
+         paper_top1_source='Huang et al. 2017, Table 3 (single crop, 23.80 % top-1 error)')
 register('densenet201', partial(DenseNet, block_sizes=(6, 12, 48, 32), growth_rate=32),
-         parameters=20_013_928)
+         parameters=20_013_928, paper_top1=77.42,
+         paper_top1_source='Huang et al. 2017, Table 3 (single crop, 22.58 % top-1 error)')
 register('densenet161', partial(DenseNet, block_sizes=(6, 12, 36, 24), growth_rate=48),
-         parameters=28_681_000)
+         parameters=28_681_000,
+         paper_top1_source='not in the paper (k = 48: the authors released it later)')
 register('densenet_bc100_k12',
          partial(DenseNet, block_sizes=(16, 16, 16), growth_rate=12, imagenet_stem=False,
                  num_classes=10),

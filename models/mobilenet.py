@@ -285,12 +285,22 @@ class MobileNetV3(nn.Module):
 
 # The printed counts of the v2 and v3-Large papers are further off than 1 % (see the
 # module docstring): only the exact counts are declared for them.
-register('mobilenet_v1', MobileNetV1, parameters=4_231_976, paper_parameters='4.2')
-register('mobilenet_v1_relu6', partial(MobileNetV1, activation=nn.relu6), parameters=4_231_976)
-register('mobilenet_v2', MobileNetV2, parameters=3_504_872)
+# Top-1 for `models compare`: the papers state no crop; the numbers are at 224 px.
+register('mobilenet_v1', MobileNetV1, parameters=4_231_976, paper_parameters='4.2',
+         paper_top1=70.6, paper_top1_source='Howard et al. 2017, Table 8 (224 px; crop not '
+                                            'stated)')
+register('mobilenet_v1_relu6', partial(MobileNetV1, activation=nn.relu6), parameters=4_231_976,
+         paper_top1_source="the released variant: the paper's number is mobilenet_v1's")
+register('mobilenet_v2', MobileNetV2, parameters=3_504_872,
+         paper_top1=72.0, paper_top1_source='Sandler et al. 2018, Table 4 (224 px; crop not '
+                                            'stated)')
 register('mobilenet_v3_large', partial(MobileNetV3, blocks=V3_LARGE_BLOCKS,
                                        last_conv_channels=960, head_channels=1280),
-         parameters=5_483_032)
+         parameters=5_483_032,
+         paper_top1=75.2, paper_top1_source='Howard et al. 2019, Table 3 (224 px; crop not '
+                                            'stated)')
 register('mobilenet_v3_small', partial(MobileNetV3, blocks=V3_SMALL_BLOCKS,
                                        last_conv_channels=576, head_channels=1024),
-         parameters=2_542_856, paper_parameters='2.5')
+         parameters=2_542_856, paper_parameters='2.5',
+         paper_top1=67.4, paper_top1_source='Howard et al. 2019, Table 3 (224 px; crop not '
+                                            'stated)')

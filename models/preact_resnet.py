@@ -169,10 +169,12 @@ class PreActCifarResNet(nn.Module):
                                            self.param_dtype)
 
 
+# Table 5's single crops are of ResNet-152 and ResNet-200 only (at 320 px pre-activated).
+NOT_IN_TABLE_5 = 'Table 5 has single crops of depths 152 and 200 only'
 register('preact_resnet18', partial(PreActResNet, stage_sizes=(2, 2, 2, 2),
-                                    block=PreActBasicBlock))
+                                    block=PreActBasicBlock), paper_top1_source=NOT_IN_TABLE_5)
 register('preact_resnet50', partial(PreActResNet, stage_sizes=(3, 4, 6, 3),
-                                    block=PreActBottleneckBlock))
+                                    block=PreActBottleneckBlock), paper_top1_source=NOT_IN_TABLE_5)
 register('preact_resnet164', partial(PreActCifarResNet, blocks_per_stage=18,
                                      block=PreActBottleneckBlock),
          input_size=32, num_classes=10, parameters=1_703_258, paper_parameters='1.7')

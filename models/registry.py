@@ -6,6 +6,7 @@ their end; `models.create(name, num_classes=..., dtype=...)` builds a
 """
 
 import dataclasses
+import inspect
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -26,10 +27,15 @@ class ModelSpec:
   # scales and offsets; not running statistics), each written only here and checked by
   # tests/models/test_registry.py. `parameters`: the exact count of a reference that
   # defines the variant (the paper, the authors' or torchvision's released model).
-  # `paper_parameters`: the count the paper prints, in millions as printed ('0.27'); the
-  # code agrees with it within 1 % or to the printed precision.
+  # `paper_parameters`: the count the paper prints, in millions as printed ('0.27'), of the
+  # network at inference (auxiliary classifiers left out); the code agrees with it within
+  # 1 % or to the printed precision.
   parameters: int | None = None
   paper_parameters: str | None = None
+  # The single-crop ImageNet top-1 accuracy (percent) the paper reports for this network,
+  # and where (paper, table); without one, `paper_top1_source` says why (`models compare`).
+  paper_top1: float | None = None
+  paper_top1_source: str = ''
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -37,13 +43,14 @@ _SPECS: dict[str, ModelSpec] = {}
 
 def register(name: str, builder: Callable[..., nn.Module], *, input_size: int = 224,
              num_classes: int = 1000, channels: int = 3, test_input_size: int = 32,
-             parameters: int | None = None,
-             paper_parameters: str | None = None) -> Callable[..., nn.Module]:
+             parameters: int | None = None, paper_parameters: str | None = None,
+             paper_top1: float | None = None,
+             paper_top1_source: str = '') -> Callable[..., nn.Module]:
   """Makes `builder` available as `name`; a name can only be taken once."""
   if name in _SPECS:
     raise ValueError(f'model name {name!r} is registered twice')
   _SPECS[name] = ModelSpec(name, builder, input_size, num_classes, channels, test_input_size,
-                           parameters, paper_parameters)
+                           parameters, paper_parameters, paper_top1, paper_top1_source)
   return builder
 
 
@@ -62,3 +69,8 @@ def spec(name: str) -> ModelSpec:
 def create(name: str, **kwargs: Any) -> nn.Module:
   """Builds the registered model `name` with constructor arguments `kwargs`."""
   return spec(name).builder(**kwargs)
+
+
+def accepts_option(name: str, option: str) -> bool:
+  """Whether the builder of registered model `name` takes the constructor argument `option`."""
+  return option in inspect.signature(spec(name).builder).parameters

@@ -39,17 +39,23 @@ from models.resnet import BottleneckBlock, ResNet
 
 register('se_resnet50', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
                                 stride_on_3x3=False, attention=SqueezeExcitation),
-         parameters=28_088_024, paper_parameters='28.1')
+         parameters=28_088_024, paper_parameters='28.1',
+         paper_top1=76.71, paper_top1_source='Hu et al. 2018, Table 2 (single 224 crop, 23.29 % '
+                                             'top-1 error)')
 register('se_resnext50_32x4d', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
                                        groups=32, width_per_group=4,
                                        attention=SqueezeExcitation),
-         parameters=27_559_896, paper_parameters='27.5')
+         parameters=27_559_896, paper_parameters='27.5',
+         paper_top1=78.90, paper_top1_source='Hu et al. 2018, Table 2 (single 224 crop, 21.10 % '
+                                             'top-1 error)')
 # The authors' released Caffe models: the stem's max pool in ceil mode, without padding.
 register('se_resnet50_caffe', partial(ResNet, stage_sizes=(3, 4, 6, 3), block=BottleneckBlock,
                                       stride_on_3x3=False, attention=SqueezeExcitation,
                                       stem_pool_padding='SAME'),
-         parameters=28_088_024)
+         parameters=28_088_024,
+         paper_top1_source="the released variant: the paper's number is se_resnet50's")
 register('se_resnext50_32x4d_caffe', partial(ResNet, stage_sizes=(3, 4, 6, 3),
                                              block=BottleneckBlock, groups=32, width_per_group=4,
                                              attention=SqueezeExcitation, stem_pool_padding='SAME'),
-         parameters=27_559_896)
+         parameters=27_559_896,
+         paper_top1_source="the released variant: the paper's number is se_resnext50_32x4d's")

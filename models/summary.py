@@ -20,6 +20,13 @@ Counting rules, those of the lectures and papers:
 Rows of auxiliary classifiers (module names starting with 'aux') count towards
 the parameters, but not towards multiply-adds or activations: they are not part
 of the network at inference.
+
+Module rows (`by_module`, `python -m models summary <name> --depth=N`) group the
+layers by the first N parts of their module path ('inception_3a' at depth 1,
+'inception_3a/branch_3x3' at depth 2), in the order they first run, with the
+layers' parameters, multiply-adds and activations summed and the module's own
+output shape: the lecture's module totals ("Total: 854M ops") without summing by
+hand. They add up to the same totals as the layer rows.
 """
 
 import dataclasses
@@ -53,8 +60,19 @@ class Summary:
   total_params: int
   total_macs: int
   total_activations: int
+  # Every module call's class name and output shape per image, by module path ('' for
+  # outputs that are not one array, such as a tuple of logits).
+  modules: dict[str, tuple[str, tuple[int, ...]]] = dataclasses.field(default_factory=dict)
 
-  def to_json(self) -> dict[str, Any]:
+  @property
+  def auxiliary_params(self) -> int:
+    """Parameters of the auxiliary classifiers (in total_params, not in the network at
+    inference)."""
+    return sum(l.params for l in self.layers if l.auxiliary)
+
+  def to_json(self, rows: list[Layer] | None = None) -> dict[str, Any]:
+    """The totals and one entry per layer (or per row of `rows`, such as `by_module`'s)."""
+    rows = self.layers if rows is None else rows
     return {
         'model': self.model,
         'image_size': self.image_size,
@@ -63,7 +81,7 @@ class Summary:
         'total_activations': self.total_activations,
         'layers': [{'name': l.name, 'type': l.type, 'output_shape': list(l.output_shape),
                     'params': l.params, 'macs': l.macs, 'activations': l.activations}
-                   for l in self.layers],
+                   for l in rows],
     }
 
 
@@ -84,6 +102,7 @@ def summarize(name: str, image_size: int | None = None, num_classes: int | None 
   channels = channels or spec.channels
   model = registry.create(name, num_classes=num_classes or spec.num_classes, **model_kwargs)
   layers: list[Layer] = []
+  modules: dict[str, tuple[str, tuple[int, ...]]] = {}
   open_calls: list[list[bool]] = []  # per module call in progress: has it called a module?
 
   def record_layers(next_fun, args, kwargs, context):
@@ -94,10 +113,12 @@ def summarize(name: str, image_size: int | None = None, num_classes: int | None 
     open_calls.append([False])
     output = next_fun(*args, **kwargs)
     called_modules = open_calls.pop()[0]
+    module = context.module
+    path = '/'.join(module.scope.path)
+    modules.setdefault(path, (type(module).__name__, tuple(output.shape[1:])
+                              if isinstance(output, jax.Array) else ()))
     passes_input_through = bool(args) and output is args[0]  # an identity shortcut
     if not called_modules and isinstance(output, jax.Array) and not passes_input_through:
-      module = context.module
-      path = '/'.join(module.scope.path)
       params = module.variables.get('params', {})
       kernel = params.get('kernel') if isinstance(params, dict) else None
       positions = math.prod(output.shape[1:-1])
@@ -127,28 +148,52 @@ def summarize(name: str, image_size: int | None = None, num_classes: int | None 
       total_params=_size(variables['params']),
       total_macs=sum(l.macs for l in main),
       total_activations=input_layer.activations + sum(l.activations for l in main),
+      modules=modules,
   )
+
+
+def by_module(summary: Summary, depth: int) -> list[Layer]:
+  """The layer rows grouped by the first `depth` parts of their module path (see the
+  module docstring): one row per module, in the order the modules first run, after the
+  input row. A row's type and output shape are its module's."""
+  if depth < 1:
+    raise ValueError(f'depth counts module path parts from 1; got {depth}')
+  rows: dict[str, Layer] = {}
+  for layer in summary.layers[1:]:
+    path = '/'.join(layer.name.split('/')[:depth])
+    if path not in rows:
+      type_name, shape = summary.modules[path]
+      rows[path] = Layer(path, type_name, shape, 0, 0, 0, layer.auxiliary)
+    row = rows[path]
+    row.params += layer.params
+    row.macs += layer.macs
+    row.activations += layer.activations
+  return [summary.layers[0]] + list(rows.values())
 
 
 def _shape(shape) -> str:
   return '×'.join(str(d) for d in shape)
 
 
-def format_table(summary: Summary) -> str:
-  """The table as the lecture prints it, one layer a line, totals last."""
-  name_width = max(len(f'{l.name} ({l.type})') for l in summary.layers) + 2
+def format_table(summary: Summary, rows: list[Layer] | None = None) -> str:
+  """The table as the lecture prints it, one layer (or one of `rows`, such as `by_module`'s)
+  a line, totals last."""
+  rows = summary.layers if rows is None else rows
+  name_width = max(len(f'{l.name} ({l.type})') for l in rows) + 2
   header = (f'{"layer":<{name_width}}{"output":>16}{"params":>14}{"multiply-adds":>17}'
             f'{"activations":>14}')
   lines = [f'{summary.model} at {summary.image_size}×{summary.image_size}', header,
            '-' * len(header)]
-  for l in summary.layers:
+  for l in rows:
     label = f'{l.name} ({l.type})' + (' [aux]' if l.auxiliary else '')
     lines.append(f'{label:<{name_width}}{_shape(l.output_shape):>16}{l.params:>14,}'
                  f'{l.macs:>17,}{l.activations:>14,}')
   lines.append('-' * len(header))
   lines.append(f'{"total":<{name_width}}{"":>16}{summary.total_params:>14,}'
                f'{summary.total_macs:>17,}{summary.total_activations:>14,}')
-  lines.append(f'{summary.total_params / 1e6:.2f} M parameters, '
+  auxiliary = (f' ({(summary.total_params - summary.auxiliary_params) / 1e6:.2f} M without '
+               'the auxiliary classifiers)' if summary.auxiliary_params else '')
+  lines.append(f'{summary.total_params / 1e6:.2f} M parameters{auxiliary}, '
                f'{summary.total_macs / 1e9:.2f} G multiply-adds, '
                f'{summary.total_activations * 4 / 2**20:.1f} MiB of float32 activations '
                'per image (forward)')

@@ -85,6 +85,8 @@ PAPER = {
     'mobilenet_v1': (0.045, 1536, 'rmsprop', 'exponential'),
     'mobilenet_v2': (0.045, 1536, 'rmsprop', 'exponential'),
     'mobilenet_v3_large': (0.1, 4096, 'rmsprop', 'exponential'),
+    'nasnet_a_mobile': (0.04 * 50, 1600, 'rmsprop', 'exponential'),  # 50 replicas × 32
+    'nasnet_a_large': (0.015 * 100, 1600, 'rmsprop', 'exponential'),  # 100 replicas × 16
     'se_resnet50': (0.6, 1024, 'sgd', 'step'),
     'wrn28_10_cifar10': (0.1, 128, 'sgd', 'step'),
     'wide_resnet50_2': (0.1, 256, 'sgd', 'step'),

@@ -26,10 +26,16 @@ from training.configuration import ConfigError
 BATCH_AXIS = 'batch'
 
 
-def create_model(config: ml_collections.ConfigDict, num_classes: int):
-  """The registry model of config.model; bfloat16 activations under half_precision."""
+def create_model(config: ml_collections.ConfigDict, num_classes: int, total_steps: int = 0):
+  """The registry model of config.model; bfloat16 activations under half_precision.
+
+  A network whose regularisation follows the length of training (NASNet's
+  ScheduledDropPath) is told `total_steps`, unless config.model_options sets it.
+  """
   dtype = jnp.bfloat16 if config.half_precision else jnp.float32
   options = config.model_options.to_dict()
+  if total_steps and models.accepts_option(config.model, 'total_training_steps'):
+    options.setdefault('total_training_steps', total_steps)
   try:
     return models.create(config.model, num_classes=num_classes, dtype=dtype, **options)
   except TypeError as error:  # an option the model's constructor does not take
@@ -206,10 +212,13 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
   # broken state; the host sees `nonfinite` and stops or counts the step.
   finite = jnp.logical_and(
       jax.lax.pmin(jnp.isfinite(loss).astype(jnp.int32), BATCH_AXIS) > 0, all_finite(grads))
-  new_state = new_state.replace(**{
-      field: jax.tree.map(lambda new, old: jnp.where(finite, new, old),
-                          getattr(new_state, field), getattr(state, field))
-      for field in ('params', 'opt_state', 'batch_stats', 'ema_params', 'ema_batch_stats')})
+  # One conditional for the whole state, not a select per array: with a select per
+  # array XLA's CPU compiler took 140 s instead of 40 s for DenseNet-121's step
+  # (98 s instead of 17 s for a one-cell NASNet-A), for the same program.
+  fields = ('params', 'opt_state', 'batch_stats', 'ema_params', 'ema_batch_stats')
+  new_state = new_state.replace(**jax.lax.cond(
+      finite, lambda: {field: getattr(new_state, field) for field in fields},
+      lambda: {field: getattr(state, field) for field in fields}))
   metrics = {
       'train_loss': loss,
       'train_accuracy': top_k_correct(logits, batch['label'], 1).mean(),

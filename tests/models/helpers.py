@@ -28,6 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEEP_NETWORKS = frozenset({
     'densenet121', 'densenet161', 'densenet169', 'densenet201', 'densenet_bc100_k12',
     'inception_resnet_v2', 'inception_resnet_v2_tfslim', 'inception_v3', 'inception_v4',
+    'nasnet_a_large', 'nasnet_a_mobile',
     'preact_resnet164', 'resnet101', 'resnet110', 'resnet110_stochastic_depth', 'resnet1202',
     'resnet152', 'resnext101_32x8d'})
 FAST_TO_TRAIN = frozenset({'alexnet_2gpu', 'lenet5', 'lenet5_paper', 'resnet20'})

@@ -22,6 +22,47 @@ def test_summary_accounts_for_every_parameter(name):
   assert table.total_macs > 0
 
 
+@pytest.mark.parametrize('name', helpers.every_model())
+def test_module_rows_add_up_to_the_totals(name):
+  """At depths 1 and 2 the module rows sum to the network's totals (auxiliary classifiers in
+  the parameters only, as in the layer table)."""
+  table = summary.summarize(name)
+  for depth in (1, 2):
+    rows = summary.by_module(table, depth)
+    inference = [row for row in rows if not row.auxiliary]
+    assert sum(row.params for row in rows) == table.total_params
+    assert sum(row.macs for row in inference) == table.total_macs
+    assert sum(row.activations for row in inference) == table.total_activations
+    assert len({row.name for row in rows}) == len(rows)
+    assert all(row.name.count('/') < depth for row in rows)
+  assert len(summary.by_module(table, 99)) == len(table.layers)  # deeper than any path
+
+
+def test_module_rows_reject_depth_zero():
+  with pytest.raises(ValueError, match='depth'):
+    summary.by_module(summary.summarize('lenet5'), 0)
+
+
+@pytest.mark.e2e
+def test_summary_cli_prints_module_rows_as_json():
+  result = subprocess.run([sys.executable, '-m', 'models', 'summary', 'googlenet', '--depth=1',
+                           '--json'], cwd=helpers.REPO, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  table = json.loads(result.stdout)
+  layers = summary.summarize('googlenet').to_json()
+  assert set(table) == set(layers)
+  assert {key: table[key] for key in table if key != 'layers'} == {
+      key: layers[key] for key in layers if key != 'layers'}
+  inception = next(row for row in table['layers'] if row['name'] == 'inception_3a')
+  assert inception == {'name': 'inception_3a', 'type': 'InceptionModule',
+                       'output_shape': [28, 28, 256], 'params': 163_696,
+                       'macs': 128_049_152, 'activations': inception['activations']}
+  bad = subprocess.run([sys.executable, '-m', 'models', 'summary', 'googlenet', '--depth=0'],
+                       cwd=helpers.REPO, capture_output=True, text=True, timeout=300)
+  assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith('error: depth')
+
+
 @pytest.mark.e2e
 def test_summary_cli_prints_the_lecture_numbers_as_json():
   result = subprocess.run([sys.executable, '-m', 'models', 'summary', 'alexnet', '--json'],
