@@ -101,8 +101,7 @@ class SeparableStack(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(nn.Conv, padding='SAME', use_bias=False, kernel_init=layers.he_normal,
-                   dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = layers.conv_before_norm(self, padding='SAME')
     norm = layers.batch_norm(self.train, self.dtype, self.param_dtype, epsilon=BN_EPSILON)
     for index, strides in enumerate((self.strides, 1)):
       x = nn.relu(x)
@@ -124,8 +123,7 @@ class FactorizedReduction(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = partial(nn.Conv, self.filters // 2, (1, 1), use_bias=False,
-                   kernel_init=layers.he_normal, dtype=self.dtype, param_dtype=self.param_dtype)
+    conv = partial(layers.conv_before_norm(self), self.filters // 2, (1, 1))
     even = x[:, ::2, ::2]
     # Shifted by one pixel down and right; a grid of odd side gets a row and column of zeros.
     shifted = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))[:, 1::2, 1::2][:, :even.shape[1],
