@@ -36,10 +36,11 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
+from benchmarks import device_peaks
 from configs import default
 import models
 from models import summary
-from training import optimizers, steps, xla_flags
+from training import compilation_cache, optimizers, steps, xla_flags
 from training.configuration import ConfigError
 
 FLAGS = flags.FLAGS
@@ -48,6 +49,9 @@ flags.DEFINE_integer('batch_size', 0, 'Global batch; 0: 256 on accelerators, 32 
 flags.DEFINE_integer('image_size', 0, "Input side; 0: the model's paper input.")
 flags.DEFINE_bool('half_precision', False, 'bfloat16 activations.')
 flags.DEFINE_integer('steps', 10, 'Timed steps (after two warm-up steps).')
+flags.DEFINE_string('compilation_cache_dir', compilation_cache.default_cache_dir(),
+                    "JAX's persistent compilation cache (training/compilation_cache.py); "
+                    "'' = off.")
 flags.DEFINE_bool('json', False, 'Print one JSON object per model instead of a table row.')
 flags.DEFINE_string('markdown_out', '', 'With --model=all: also write the table here.')
 flags.DEFINE_string('profile_dir', '', 'Also profile 5 train steps into this folder and print '
@@ -61,22 +65,6 @@ flags.DEFINE_string('manual_dir', None, 'With --input_pipeline: folder of the IL
 flags.DEFINE_integer('batches', 20, 'With --input_pipeline: timed batches per pipeline.')
 flags.DEFINE_integer('generated_images', 1000,
                      'With --input_pipeline and no --dataset: training images to generate.')
-
-# Dense bfloat16 peak FLOP/s per device, from the vendors' data sheets.
-PEAK_BF16_FLOPS = {
-    'H100': 989e12,
-    'H200': 989e12,
-    'A100': 312e12,
-    'TPU v4': 275e12,
-    'TPU v5e': 197e12,
-    'TPU v5p': 459e12,
-}
-
-
-def device_peak_flops() -> float | None:
-  kind = jax.devices()[0].device_kind
-  return next((peak for name, peak in PEAK_BF16_FLOPS.items() if name in kind), None)
-
 
 def peak_memory_bytes() -> int | None:
   stats = jax.local_devices()[0].memory_stats()
@@ -226,20 +214,21 @@ def benchmark(name: str, batch_size: int, image_size: int, half_precision: bool,
     profile = profile_summary.summarize(trace, steps=PROFILED_STEPS,
                                         hlo_text=compiled.compiled_train.as_text())
   train_images_per_sec = batch_size / train_seconds
-  macs = summary.summarize(name, compiled.image_size).total_macs
-  peak = device_peak_flops()
-  achieved = train_images_per_sec * 2 * macs * 3
+  forward_flops = 2 * summary.summarize(name, compiled.image_size).total_macs
+  device_kind = device_peaks.device_kind(jax.devices()[0].device_kind)
   return {
       'model': name,
       'batch_size': batch_size,
       'image_size': compiled.image_size,
       'half_precision': half_precision,
       'devices': jax.device_count(),
-      'device_kind': jax.devices()[0].device_kind,
+      'device_kind': device_kind,
       'train_images_per_sec': train_images_per_sec,
       'eval_images_per_sec': batch_size / eval_seconds,
       'compile_seconds': compiled.compile_seconds,
-      'mfu': achieved / (peak * jax.device_count()) if peak else None,
+      'forward_flops_per_image': forward_flops,
+      'mfu': device_peaks.mfu(train_images_per_sec, forward_flops, device_kind,
+                              jax.device_count(), half_precision),
       'peak_memory_bytes': peak_memory_bytes(),
       'profile': profile,
   }
@@ -450,6 +439,7 @@ def run_input_pipeline_benchmark() -> None:
 def main(argv):
   del argv
   xla_flags.set_default_xla_flags()  # before JAX starts its backends
+  compilation_cache.enable(FLAGS.compilation_cache_dir)
   if FLAGS.input_pipeline:
     run_input_pipeline_benchmark()
     return

@@ -36,8 +36,8 @@ from configs import default
 import input_pipeline
 import preprocessing
 import protocols
-from training import checkpoints, configuration, distributed, steps, workdir as run_folder
-from training import xla_flags
+from training import (checkpoints, compilation_cache, configuration, distributed, steps,
+                      workdir as run_folder, xla_flags)
 from training.configuration import ConfigError
 from training.workdir import WorkdirError
 
@@ -57,6 +57,9 @@ flags.DEFINE_string('protocol', 'center', 'Comma-separated protocols: ' +
                     "'ten_crop,multi_scale(256, 384, 512)'.")
 flags.DEFINE_integer('batch_size', -1, 'Test images per step over all devices (each with all '
                      'its views); -1: the recipe\'s batch_size divided by the views per image.')
+flags.DEFINE_string('compilation_cache_dir', compilation_cache.default_cache_dir(),
+                    "JAX's persistent compilation cache (training/compilation_cache.py); "
+                    "'' = off.")
 flags.DEFINE_string('out', None, 'Folder for eval.json and eval.md (default: the run folder).')
 flags.DEFINE_string('data_dir', None, 'tfds data_dir of the checkpoint\'s own dataset, where it '
                     'is not the default (without --config, whose overrides set it otherwise).')
@@ -299,6 +302,7 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   given = FLAGS.config
   xla_flags.set_default_xla_flags(deterministic=False)
+  compilation_cache.enable(FLAGS.compilation_cache_dir)
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.ERROR)  # orbax's notices about the items it does not read
   try:

@@ -31,7 +31,7 @@ convolutions over the whole image) is not built: it needs every network rewritte
 """
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import tensorflow as tf
@@ -286,18 +286,53 @@ def example_views(protocol: Protocol, source: input_pipeline.Source, crop: int,
 # --- The evaluation ------------------------------------------------------------------------------
 
 
-def evaluate(parallel_eval, models: tuple[steps.EvalModel, ...], source: input_pipeline.Source,
-             protocol: Protocol, local_batch_size: int, image_size: int, eval_preprocess: str,
-             mesh) -> tuple[list[dict[str, float]], int]:
-  """Metrics of each model (and, with several, their ensemble last) over the whole eval
-  split under `protocol` (resolved), and the number of examples: what train.py reports
-  each evaluation, with CENTER, and what evaluate.py reports."""
-  views = None
-  if protocol.kind != 'center':
+class EvalBatches:
+  """The eval split's batches under one protocol, for a run that evaluates again and again
+  (train.py, every few epochs).
+
+  Decoding and preprocessing the split is much of a small dataset's evaluation time on
+  a CPU, and gives the same batches each time. Where the batches (uint8 images, with
+  the padding examples) take at most `memory_budget_bytes`, the first pass keeps them
+  and later passes replay them from memory; larger splits (ImageNet's 50,000 validation
+  images at 224 px are 7.5 GB) are read again each time.
+  """
+
+  def __init__(self, source: input_pipeline.Source, protocol: Protocol, local_batch_size: int,
+               image_size: int, eval_preprocess: str, memory_budget_bytes: int = 0):
     channels = input_pipeline.create_preprocessing(source, image_size,
                                                    evaluation=eval_preprocess).channels
-    views = example_views(protocol, source, image_size, channels)
-  batches = input_pipeline.eval_batches(source, local_batch_size, image_size, eval_preprocess,
-                                       views=views, views_per_image=protocol.views_per_image,
-                                       devices=jax.local_device_count())
+    views = None
+    if protocol.kind != 'center':
+      views = example_views(protocol, source, image_size, channels)
+    devices = jax.local_device_count()
+    self._make = lambda: input_pipeline.eval_batches(
+        source, local_batch_size, image_size, eval_preprocess, views=views,
+        views_per_image=protocol.views_per_image, devices=devices)
+    examples = input_pipeline.num_eval_steps(source, local_batch_size) * (
+        local_batch_size + -local_batch_size % devices)
+    self.size_bytes = examples * protocol.views_per_image * image_size**2 * channels
+    self.kept_in_memory = self.size_bytes <= memory_budget_bytes
+    self._kept = None
+
+  def __iter__(self) -> Iterator[dict]:
+    if self._kept is not None:
+      yield from self._kept
+      return
+    kept = [] if self.kept_in_memory else None
+    for batch in self._make():
+      if kept is not None:
+        kept.append(batch)
+      yield batch
+    self._kept = kept  # only after a whole pass
+
+
+def evaluate(parallel_eval, models: tuple[steps.EvalModel, ...], source: input_pipeline.Source,
+             protocol: Protocol, local_batch_size: int, image_size: int, eval_preprocess: str,
+             mesh, batches: EvalBatches | None = None) -> tuple[list[dict[str, float]], int]:
+  """Metrics of each model (and, with several, their ensemble last) over the whole eval
+  split under `protocol` (resolved), and the number of examples: what train.py reports
+  each evaluation, with CENTER, and what evaluate.py reports. `batches`: the same split's
+  EvalBatches of an earlier call, to replay (train.py's)."""
+  if batches is None:
+    batches = EvalBatches(source, protocol, local_batch_size, image_size, eval_preprocess)
   return steps.evaluate(parallel_eval, models, batches, mesh)

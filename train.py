@@ -16,6 +16,10 @@ Experiment (data, state, compiled steps, checkpoints, writers), then
 `train_and_evaluate` loops. The machinery lives in training/.
 """
 
+import time
+
+COMMAND_STARTED = time.monotonic()  # before the imports, which take seconds
+
 import dataclasses
 import math
 import os
@@ -38,8 +42,8 @@ import input_pipeline
 import preprocessing
 import protocols
 from training import (checkpoints, configuration, distributed, initialization, metric_writers,
-                      metrics_file, optimizers, progress, steps, workdir as run_folder,
-                      xla_flags)
+                      compilation_cache, metrics_file, optimizers, progress, steps,
+                      workdir as run_folder, xla_flags)
 from training.configuration import ConfigError
 from training.preemption import Preemption
 from training.step_metrics import NonFiniteError, StepMetrics
@@ -69,6 +73,7 @@ class Experiment:
   local_batch_size: int
   train_step: Callable  # compiled: (state, batch, dropout_rng) -> (state, metrics)
   eval_step: Callable  # compiled: ((EvalModel,), batch) -> sums
+  eval_batches: protocols.EvalBatches  # kept in memory after the first evaluation if small
   plateau: Any  # the plateau schedule's optax transformation, or None
   train_batches: Iterator[dict]  # sharded global batches, already on their way to the devices
   dropout_rng: jax.Array
@@ -210,8 +215,12 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
                                          seed=config.seed, deterministic=config.deterministic,
                                          start_step=start_step,
                                          preprocess=config.train_preprocess)
+  eval_batches = protocols.EvalBatches(source, protocols.CENTER, local_batch_size,
+                                       config.image_size, config.eval_preprocess,
+                                       memory_budget_bytes=int(config.eval_in_memory_mb * 2**20))
   return Experiment(
       config=config, source=source, mesh=mesh, state=state, start_step=start_step,
+      eval_batches=eval_batches,
       total_steps=total_steps, steps_per_epoch=steps_per_epoch,
       eval_every_steps=eval_every_steps, local_batch_size=local_batch_size,
       train_step=train_step, eval_step=eval_step, plateau=plateau,
@@ -248,7 +257,8 @@ def evaluate(ex: Experiment, step: int) -> dict[str, float]:
   # The same evaluation as evaluate.py's `center` protocol, on the same kind of model.
   (eval_metrics,), _ = protocols.evaluate(
       ex.eval_step, (steps.eval_model(ex.state),), ex.source, protocols.CENTER,
-      ex.local_batch_size, ex.config.image_size, ex.config.eval_preprocess, ex.mesh)
+      ex.local_batch_size, ex.config.image_size, ex.config.eval_preprocess, ex.mesh,
+      ex.eval_batches)
   if ex.plateau is not None:  # before the checkpoint of this step, which keeps its state
     ex.state = steps.update_plateau(ex.state, ex.plateau, eval_metrics, ex.mesh)
   ex.writer.write_scalars(step, eval_metrics)
@@ -268,7 +278,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   Returns the last evaluation's metrics.
   """
-  ex = setup(config, workdir)
+  # Counts what JAX compiles (or loads from the cache) up to the first step's end.
+  compile_timer = compilation_cache.CompileTimer()
+  with compile_timer:
+    ex = setup(config, workdir)
   update_status(ex)
   metrics = StepMetrics(config.on_nonfinite)
   throughput = progress.Throughput(ex.start_step)
@@ -277,11 +290,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   try:
     with Preemption() as preemption:
       for step in range(ex.start_step + 1, ex.total_steps + 1):
-        ex.state, step_metrics = ex.train_step(ex.state, next(ex.train_batches), ex.dropout_rng)
-        if one_program_at_a_time or step == ex.start_step + 1:
-          jax.block_until_ready(step_metrics)
-        if step == ex.start_step + 1:  # the first step compiled: time from here
-          throughput.restart(step)
+        if step == ex.start_step + 1:  # the first step compiles (or loads from the cache)
+          with compile_timer:
+            ex.state, step_metrics = ex.train_step(ex.state, next(ex.train_batches),
+                                                   ex.dropout_rng)
+            jax.block_until_ready(step_metrics)
+          ex.console.first_step(compile_timer.describe(), time.monotonic() - COMMAND_STARTED)
+          throughput.restart(step)  # time from here
+        else:
+          ex.state, step_metrics = ex.train_step(ex.state, next(ex.train_batches),
+                                                 ex.dropout_rng)
+          if one_program_at_a_time:
+            jax.block_until_ready(step_metrics)
         metrics.add(step, step_metrics)
         logging_now = is_due(step, config.log_every_steps, ex.total_steps)
         evaluating = is_due(step, ex.eval_every_steps, ex.total_steps)
@@ -348,6 +368,7 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   # Before JAX starts its backends, which read XLA_FLAGS once.
   xla_flags.set_default_xla_flags(deterministic=FLAGS.config.deterministic)
+  compilation_cache.enable(FLAGS.config.compilation_cache_dir)
   if not FLAGS['verbosity'].present:
     # Library INFO logs (orbax writes a dozen lines per checkpoint) would drown
     # the progress lines; --verbosity=0 brings them back.

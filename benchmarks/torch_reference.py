@@ -14,32 +14,44 @@ softmax cross-entropy, auxiliary losses of GoogLeNet weighed 0.3), so that
 `benchmarks/compare_torch.py` can set the two frameworks side by side.
 
 With --json the last line is one JSON object with benchmark.py's keys plus
-framework, torch_version, compiled, compile_mode and channels_last. mfu is
-always null: the multiply-adds of torchvision's networks are not those of this
-repository's models (GoogLeNet's 5×5 convolutions, for one), so a utilisation
-computed from the repository's counts would be wrong.
+framework, torch_version, compiled, compile_mode and channels_last. Its mfu
+counts torchvision's own network: the forward FLOPs of one image as PyTorch's
+FlopCounterMode counts them (convolutions and matrix products), three times per
+trained image, over the device's bfloat16 peak (benchmarks/device_peaks.py);
+torchvision's GoogLeNet is not the paper's, so its FLOPs are its own.
 
-It imports neither JAX nor anything of this repository, so it runs where only
-torch and torchvision are installed, and never shares the GPU with JAX. Without
-a CUDA device it runs on the CPU (bfloat16 autocast on the CPU), which is only
-good for checking that it works.
+It imports neither JAX nor anything of this repository but the framework-free
+benchmarks/device_peaks.py, so it runs where only torch and torchvision are
+installed, and never shares the GPU with JAX. Without a CUDA device it runs on
+the CPU (bfloat16 autocast on the CPU, or --precision=fp32 as a CPU user would).
 """
 
 import argparse
 import json
+import os
 import sys
 import time
+import types
 
-# Repository model name -> torchvision.models constructor and its arguments
-# beyond num_classes and weights. GoogLeNet keeps its two auxiliary classifiers,
-# as the repository's googlenet does in training; init_weights=True asks for
-# torchvision's own initialisation (None would warn and do the same).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import device_peaks  # noqa: E402  (after the repository is on the path)
+
+# Repository model name -> torchvision.models constructor, its arguments beyond
+# num_classes and weights, and the paper's input side. GoogLeNet and Inception-v3
+# keep their auxiliary classifiers, as the repository's networks do in training;
+# init_weights=True asks for torchvision's own initialisation (None would warn and
+# do the same). torchvision's GoogLeNet has BatchNorm and a 3×3 "5×5" branch: it is
+# the repository's `googlenet_torchvision`, close to `googlenet_bn`, and not the
+# paper's `googlenet`.
 MODELS = {
-    'resnet50': ('resnet50', {}),
-    'vgg16': ('vgg16', {}),
-    'googlenet': ('googlenet', {'aux_logits': True, 'init_weights': True}),
-    'densenet121': ('densenet121', {}),
-    'mobilenet_v2': ('mobilenet_v2', {}),
+    'resnet50': ('resnet50', {}, 224),
+    'resnet18': ('resnet18', {}, 224),
+    'vgg16': ('vgg16', {}, 224),
+    'densenet121': ('densenet121', {}, 224),
+    'mobilenet_v2': ('mobilenet_v2', {}, 224),
+    'inception_v3': ('inception_v3', {'aux_logits': True, 'init_weights': True}, 299),
+    'googlenet_bn': ('googlenet', {'aux_logits': True, 'init_weights': True}, 224),
+    'googlenet': ('googlenet', {'aux_logits': True, 'init_weights': True}, 224),
 }
 NUM_CLASSES = 1000
 
@@ -57,7 +69,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
       description='Train and eval speed of a torchvision model on synthetic data.')
   parser.add_argument('--model', default='resnet50', help=', '.join(MODELS))
   parser.add_argument('--batch_size', type=int, default=256)
-  parser.add_argument('--image_size', type=int, default=224)
+  parser.add_argument('--image_size', type=int, default=0,
+                      help="Input side; 0: the model's paper input (299 for inception_v3, "
+                      'else 224).')
   parser.add_argument('--steps', type=int, default=20, help='Timed steps, after the warm-up.')
   parser.add_argument('--warmup_steps', type=int, default=3,
                       help='Untimed steps first; the first one compiles.')
@@ -78,8 +92,28 @@ def fail(message: str) -> None:
   sys.exit(2)
 
 
+def import_torchvision():
+  """torchvision, also where its wheel was built for another torch release.
+
+  Then its compiled detection operators do not load ('operator torchvision::nms does
+  not exist', raised while it registers their meta functions); the classification
+  networks do not use them, so that registration is skipped.
+  """
+  try:
+    import torchvision
+  except RuntimeError as error:
+    if 'torchvision::nms' not in str(error):
+      raise
+    for name in [name for name in sys.modules if name.startswith('torchvision')]:
+      del sys.modules[name]
+    sys.modules['torchvision._meta_registrations'] = types.ModuleType(
+        'torchvision._meta_registrations')
+    import torchvision
+  return torchvision
+
+
 def create_model(torchvision, name: str):
-  constructor, options = MODELS[name]
+  constructor, options, _ = MODELS[name]
   return getattr(torchvision.models, constructor)(weights=None, num_classes=NUM_CLASSES,
                                                   **options)
 
@@ -103,7 +137,7 @@ def training_loss(functional, outputs, labels):
   """Cross-entropy of the logits plus 0.3 × that of each auxiliary classifier.
 
   torchvision's GoogLeNet returns a named tuple (logits, aux2, aux1) in
-  training; the other networks return the logits. Under autocast
+  training, Inception-v3 (logits, aux); the other networks return the logits. Under autocast
   cross_entropy runs in float32, as train.py computes its loss.
   """
   if isinstance(outputs, tuple):
@@ -114,6 +148,17 @@ def training_loss(functional, outputs, labels):
   for aux in aux_logits:
     loss = loss + AUX_LOSS_WEIGHT * functional.cross_entropy(aux, labels)
   return loss
+
+
+def forward_flops_per_image(torch, model, images) -> float:
+  """FLOPs of one image through the network in evaluation mode, as PyTorch counts them."""
+  from torch.utils.flop_counter import FlopCounterMode
+
+  model.eval()
+  counter = FlopCounterMode(display=False)
+  with torch.no_grad(), counter:
+    model(images[:1])
+  return float(counter.get_total_flops())
 
 
 def time_steps(step, warmup_steps: int, steps: int, synchronize) -> tuple[float, float]:
@@ -157,6 +202,8 @@ def benchmark(torch, torchvision, args: argparse.Namespace) -> dict:
   images = images.contiguous(memory_format=memory_format)
   labels = torch.randint(0, NUM_CLASSES, (args.batch_size,), device=device)
 
+  forward_flops = forward_flops_per_image(torch, model, images)
+
   # The compiled module shares the parameters of `model`; eval mode changes a
   # flag that torch.compile guards on, so evaluation recompiles once, in its
   # own warm-up.
@@ -182,19 +229,24 @@ def benchmark(torch, torchvision, args: argparse.Namespace) -> dict:
   train_warmup, train_seconds = time_steps(train_step, args.warmup_steps, args.steps, synchronize)
   model.eval()
   eval_warmup, eval_seconds = time_steps(eval_step, args.warmup_steps, args.steps, synchronize)
+  device_kind = device_peaks.device_kind(torch.cuda.get_device_name(device) if on_cuda
+                                         else 'cpu')
+  train_images_per_sec = args.batch_size / train_seconds
   return {
       'model': args.model,
       'batch_size': args.batch_size,
       'image_size': args.image_size,
       'half_precision': args.precision == 'bf16',
       'devices': 1,
-      'device_kind': torch.cuda.get_device_name(device) if on_cuda else 'cpu',
-      'train_images_per_sec': args.batch_size / train_seconds,
+      'device_kind': device_kind,
+      'train_images_per_sec': train_images_per_sec,
       'eval_images_per_sec': args.batch_size / eval_seconds,
       # Unlike benchmark.py's (ahead-of-time compilation alone), this is the
       # wall time of all warm-up steps: torch compiles lazily, inside the first call.
       'compile_seconds': train_warmup + eval_warmup,
-      'mfu': None,
+      'forward_flops_per_image': forward_flops,
+      'mfu': device_peaks.mfu(train_images_per_sec, forward_flops, device_kind,
+                              half_precision=args.precision == 'bf16'),
       'peak_memory_bytes': torch.cuda.max_memory_allocated(device) if on_cuda else None,
       'framework': 'torch',
       'torch_version': torch.__version__,
@@ -222,14 +274,17 @@ def main(argv: list[str]) -> None:
   args = parse_args(argv)
   if args.model not in MODELS:
     fail(f'unknown model {args.model!r}: supported are {", ".join(MODELS)}')
-  for flag in ('batch_size', 'image_size', 'steps'):
+  for flag in ('batch_size', 'steps'):
     if getattr(args, flag) < 1:
       fail(f'--{flag} must be at least 1')
+  if args.image_size < 0:
+    fail('--image_size must be 0 (the paper input) or a side in pixels')
+  args.image_size = args.image_size or MODELS[args.model][2]
   if args.warmup_steps < 0:
     fail('--warmup_steps must be zero or more')
   try:
     import torch
-    import torchvision
+    torchvision = import_torchvision()
   except ImportError as error:
     fail(f'{error}: pip install torch torchvision')
   try:

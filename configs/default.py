@@ -8,7 +8,7 @@ fields, with defaults and allowed values, is printed by
     python -m configs.default
 """
 
-from training import optimizers
+from training import compilation_cache, optimizers
 from training.configuration import (Field, Rule, at_least_zero, build_config,
                                     describe_fields, fraction_below_one, increasing_positive,
                                     one_of, only_when, positive, registered_model)
@@ -109,6 +109,10 @@ FIELDS = (
     Field('deterministic', False, 'True: bit-identical resumption (tf.data in a fixed order, '
           "XLA's deterministic GPU kernels); slower input pipeline and, on GPUs, slower "
           'scatter/reductions.'),
+    Field('compilation_cache_dir', compilation_cache.default_cache_dir(),
+          "Compiled steps are kept here, so that a restart of the same program loads them "
+          "instead of compiling (JAX's persistent cache; JAX_COMPILATION_CACHE_DIR or the "
+          "user's cache folder by default). '' = off."),
     Field('on_nonfinite', 'stop', "'stop': a NaN or Inf loss or gradient stops the run (the "
           "newest good checkpoint stays); 'skip': the update is skipped and counted.",
           one_of('stop', 'skip')),
@@ -124,6 +128,10 @@ FIELDS = (
     # What the run shows and keeps.
     Field('log_every_steps', 100, 'Steps between progress lines and metrics.', positive()),
     Field('eval_every_epochs', 1.0, 'Epochs between evaluations.', positive()),
+    Field('eval_in_memory_mb', 1024, 'An eval split whose preprocessed batches take at most '
+          'this many MB stays in memory after the first evaluation, so later ones skip '
+          'decoding (digits, CIFAR: yes; ImageNet at 224 px, 7.5 GB: no). 0 = never.',
+          at_least_zero()),
     Field('checkpoint_every_steps', 1000, 'Steps between checkpoints (every evaluation '
           'checkpoints too).', positive()),
     Field('keep_checkpoints', 3, 'The newest ones kept; the best by eval accuracy is kept as '

@@ -74,7 +74,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.layers import LocalResponseNorm, MaxPool, he_normal
+from models.layers import LocalResponseNorm, MaxPool, conv_general_dilated, he_normal
 from models.registry import register
 
 # Bottom/right padding of one: a 3×3/2 max pool whose output size is rounded up.
@@ -120,7 +120,7 @@ class AlexNet(nn.Module):
   def __call__(self, x, train: bool = False):
     x = x.astype(self.dtype)
     conv = partial(nn.Conv, kernel_init=he_normal, dtype=self.dtype,
-                   param_dtype=self.param_dtype)
+                   param_dtype=self.param_dtype, conv_general_dilated=conv_general_dilated)
     dense = partial(nn.Dense, kernel_init=nn.initializers.normal(0.01), dtype=self.dtype,
                     param_dtype=self.param_dtype)
     filters1, filters2, filters3, filters4, filters5 = self.conv_filters

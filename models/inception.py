@@ -498,7 +498,8 @@ class _ResidualBlock(_Block):
   def __call__(self, x):
     mixed = jnp.concatenate(self.branches(x), axis=-1)
     update = nn.Conv(x.shape[-1], (1, 1), kernel_init=layers.he_normal, dtype=self.dtype,
-                     param_dtype=self.param_dtype, name='projection')(mixed)
+                     param_dtype=self.param_dtype, name='projection',
+                     conv_general_dilated=layers.conv_general_dilated)(mixed)
     x = x + self.scale * update
     return nn.relu(x) if self.activate else x
 

@@ -88,11 +88,55 @@ class LocalResponseNorm(nn.Module):
     return (x / (self.k + self.alpha * window_sum) ** self.beta).astype(x.dtype)
 
 
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                         rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+                         precision=None, preferred_element_type=None):
+  """lax.conv_general_dilated, computed as patches × kernel on XLA's CPU backend where the
+  feature maps are smaller than the kernel.
+
+  XLA swaps a convolution's operands when its input has fewer positions than its kernel
+  (a 3×3 convolution over ResNet-50's 2×2 last stage at 64 px, or the gradient of one
+  that produced a 2×2 output); the swapped form has a reversed window, which the CPU
+  backend cannot give to its fast convolution library and runs in a plain loop, at
+  about 1 G multiply-adds/s: five such convolutions took half of ResNet-50's train step
+  at 64 px (BENCHMARKS.md). The same sum as a gather of the kh×kw shifted windows and one
+  matrix product is a dot, which the CPU runs at full speed; its gradients are dots and
+  slices too. Elsewhere, and on other backends, this is lax.conv_general_dilated.
+  """
+  kh, kw = rhs.shape[:2]
+  nhwc = dimension_numbers is None or (
+      tuple(dimension_numbers.lhs_spec) == (0, 3, 1, 2)
+      and tuple(dimension_numbers.rhs_spec) == (3, 2, 0, 1)
+      and tuple(dimension_numbers.out_spec) == (0, 3, 1, 2))
+  plain = (feature_group_count == 1 and lhs.ndim == 4 and nhwc
+           and all(d in (None, 1) for d in tuple(lhs_dilation or ()) + tuple(rhs_dilation or ())))
+  if plain and jax.default_backend() == 'cpu':
+    height, width = lhs.shape[1:3]
+    pads = (jax.lax.padtype_to_pads((height, width), (kh, kw), window_strides, padding)
+            if isinstance(padding, str) else [tuple(p) for p in padding])
+    out_height = (height + sum(pads[0]) - kh) // window_strides[0] + 1
+    out_width = (width + sum(pads[1]) - kw) // window_strides[1] + 1
+    if min(height * width, out_height * out_width) < kh * kw:
+      padded = jnp.pad(lhs, ((0, 0), pads[0], pads[1], (0, 0)))
+      sh, sw = window_strides
+      windows = [padded[:, i:i + sh * (out_height - 1) + 1:sh, j:j + sw * (out_width - 1) + 1:sw]
+                 for i in range(kh) for j in range(kw)]
+      patches = jnp.concatenate(windows, axis=-1)  # (i, j, c): the kernel's HWI order
+      return jax.lax.dot_general(patches, rhs.reshape(kh * kw * rhs.shape[2], rhs.shape[3]),
+                                 (((3,), (0,)), ((), ())), precision=precision,
+                                 preferred_element_type=preferred_element_type)
+  return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
+                                      rhs_dilation, dimension_numbers, feature_group_count,
+                                      precision=precision,
+                                      preferred_element_type=preferred_element_type)
+
+
 def conv_before_norm(module: nn.Module, **kwargs):
   """nn.Conv without a bias (the BatchNorm after it has an offset), He initialisation and
   `module`'s dtypes: the convolution of every residual and dense block."""
   return functools.partial(nn.Conv, use_bias=False, kernel_init=he_normal, dtype=module.dtype,
-                           param_dtype=module.param_dtype, **kwargs)
+                           param_dtype=module.param_dtype,
+                           conv_general_dilated=conv_general_dilated, **kwargs)
 
 
 class ConvNormActivation(nn.Module):
@@ -136,7 +180,8 @@ class ConvNormActivation(nn.Module):
     x = nn.Conv(self.filters, tuple(kernel_size), strides=self.strides, padding=self.padding,
                 feature_group_count=x.shape[-1] if self.depthwise else 1,
                 use_bias=not self.batch_norm, kernel_init=self.kernel_init, dtype=self.dtype,
-                param_dtype=self.param_dtype, name=self.conv_name)(x)
+                param_dtype=self.param_dtype, name=self.conv_name,
+                conv_general_dilated=conv_general_dilated)(x)
     if self.batch_norm:
       x = batch_norm(self.train, self.dtype, self.param_dtype,
                      epsilon=self.bn_epsilon)(name=self.norm_name)(x)

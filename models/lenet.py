@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from models.layers import AvgPool
+from models.layers import AvgPool, conv_general_dilated
 from models.registry import register
 
 # Table I of the paper: the S2 maps that each C3 map combines.
@@ -109,7 +109,7 @@ class LeNet5(nn.Module):
   def __call__(self, x, train: bool = False):
     del train  # No dropout or BatchNorm: the network behaves the same in both modes.
     conv = partial(nn.Conv, kernel_size=(5, 5), padding='VALID', dtype=self.dtype,
-                   param_dtype=self.param_dtype)
+                   param_dtype=self.param_dtype, conv_general_dilated=conv_general_dilated)
     dense = partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
     x = jnp.tanh(conv(6, name='c1')(x))
     x = AvgPool(2, 2, name='s2')(x)
@@ -226,7 +226,7 @@ class LeNet5Paper(nn.Module):
     del train  # No dropout or BatchNorm: the network behaves the same in both modes.
     x = x.astype(self.dtype)
     conv = partial(nn.Conv, kernel_size=(5, 5), padding='VALID', dtype=self.dtype,
-                   param_dtype=self.param_dtype)
+                   param_dtype=self.param_dtype, conv_general_dilated=conv_general_dilated)
     subsample = partial(TrainableSubsampling, dtype=self.dtype, param_dtype=self.param_dtype)
     x = scaled_tanh(conv(6, name='c1')(x))
     x = scaled_tanh(subsample(name='s2')(x))

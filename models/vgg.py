@@ -59,7 +59,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models.alexnet import fully_connected_classifier
-from models.layers import LocalResponseNorm, MaxPool, batch_norm
+from models.layers import LocalResponseNorm, MaxPool, batch_norm, conv_general_dilated
 from models.registry import register
 
 # Table 1: convolutions per stage; every stage has 64, 128, 256, 512, 512 filters.
@@ -103,7 +103,7 @@ class VGG(nn.Module):
         # Names of the paper's Table 1 and the lecture: conv3_2 is stage 3's second conv.
         label = f'{stage + 1}_{index + 1}'
         x = nn.Conv(filters, (kernel, kernel), padding=kernel // 2, name=f'conv{label}',
-                    **init)(x)
+                    conv_general_dilated=conv_general_dilated, **init)(x)
         if self.batch_norm:
           x = norm(name=f'bn{label}')(x)
         x = nn.relu(x)

@@ -8,6 +8,7 @@ test imports JAX; subprocesses started by tests (the train.py CLI) inherit it.
 import fcntl
 import json
 import os
+import tempfile
 
 # Two simulated devices exercise the data-parallel code. The other two flags
 # halve XLA's CPU compile time (the registry walk compiles every network's training
@@ -16,6 +17,12 @@ TEST_XLA_FLAGS = ('--xla_force_host_platform_device_count=2 '
                   '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false')
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + TEST_XLA_FLAGS).strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# The suite's own compilation cache (training/compilation_cache.py), shared by both
+# workers and every train.py the tests start: the command-line tests compile the same
+# small programs in many processes. No test relies on it being warm; the cache's own
+# tests use folders of their own.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',
+                      os.path.join(tempfile.gettempdir(), 'classic-cnns-tests-jax-cache'))
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 import numpy as np  # noqa: E402

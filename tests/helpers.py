@@ -13,10 +13,12 @@ QUICKSTART = '--config=configs/quickstart.py'
 ILSVRC_CLASSES, ILSVRC_TRAIN_PER_CLASS, ILSVRC_VAL = 4, 12, 14
 
 
-def run_train(*args, workdir, timeout=600):
-  """`python train.py --workdir=<workdir> <args>` from the repository, output captured."""
+def run_train(*args, workdir, timeout=600, env=None):
+  """`python train.py --workdir=<workdir> <args>` from the repository, output captured;
+  `env`: variables to set on top of this process's environment."""
   return subprocess.run([sys.executable, 'train.py', f'--workdir={workdir}', *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=timeout)
+                        capture_output=True, text=True, timeout=timeout,
+                        env={**os.environ, **(env or {})})
 
 
 def start_train(*args, workdir) -> subprocess.Popen:

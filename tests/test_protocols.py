@@ -156,3 +156,32 @@ def test_a_list_splits_at_the_commas_between_protocols():
   parsed = protocols.parse('center, multi_scale(256, 384, grid=3),ten_crop(mirror=False)')
   assert [str(p) for p in parsed] == ['center', 'multi_scale(256, 384, grid=3)',
                                       'ten_crop(mirror=False)']
+
+
+@pytest.mark.parametrize('budget_bytes, passes_decoded', [(10**9, 1), (0, 2)])
+def test_a_small_eval_split_is_decoded_once_and_replayed_from_memory(monkeypatch, budget_bytes,
+                                                                      passes_decoded):
+  """train.py's evaluations after the first replay the kept batches (the same arrays) where
+  they fit the memory budget; otherwise every pass decodes the split again."""
+  import input_pipeline
+
+  source = input_pipeline.load_digits_source()
+  made = []
+  original = input_pipeline.eval_batches
+
+  def counting_eval_batches(*args, **kwargs):
+    made.append(1)
+    return original(*args, **kwargs)
+
+  monkeypatch.setattr(input_pipeline, 'eval_batches', counting_eval_batches)
+  batches = protocols.EvalBatches(source, protocols.CENTER, 64, 32, '', budget_bytes)
+  # 360 test digits in 6 batches of 64 (24 padding examples), 32 × 32 × 1 bytes each.
+  assert batches.size_bytes == 6 * 64 * 32 * 32
+  first, second = list(batches), list(batches)
+  assert len(made) == passes_decoded
+  assert batches.kept_in_memory == (passes_decoded == 1)
+  assert len(first) == len(second) == 6
+  for a, b in zip(first, second):
+    for key in ('image', 'label', 'mask'):
+      np.testing.assert_array_equal(a[key], b[key])
+  assert sum(float(batch['mask'].sum()) for batch in second) == 360

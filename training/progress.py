@@ -56,6 +56,11 @@ class Console:
     self.print(f'preprocessing: train {processing.train} | eval {processing.eval} | '
                f'{processing.channels} channel{"s" if processing.channels > 1 else ""}')
 
+  def first_step(self, compiled: str, seconds_since_start: float) -> None:
+    """The line after the first step: how long compiling took and when training began."""
+    self.print(f'{compiled}; first training step done {seconds_since_start:.1f} s after the '
+               'command started')
+
   def step(self, step: int, total_steps: int, summary: dict, steps_per_sec: float,
            batch_size: int, skipped_steps: int) -> None:
     eta = format_duration((total_steps - step) / steps_per_sec) if steps_per_sec else '-'

@@ -169,3 +169,50 @@ def test_stochastic_depth_is_identity_at_eval_and_drops_branches_in_training(mem
   assert not jnp.allclose(results['dropped'], results['eval_plain'])
   # p_L = 1: nothing is dropped whatever the rng.
   np.testing.assert_array_equal(results['train_always'], results['train_plain'])
+
+
+# (input side, kernel, stride, padding): small maps where XLA would swap the operands
+# (2×2 under 3×3: ResNet-50's last stage at 64 px; a stride-2 3×3 to 2×2 outputs), a
+# 1×1 map, a 7×7 kernel over 3×3, and an ordinary map that keeps lax's convolution.
+SMALL_MAP_CONVOLUTIONS = [
+    (2, 3, 1, 'SAME'), (4, 3, 2, 'SAME'), (3, 3, 2, ((1, 1), (1, 1))), (1, 3, 1, 'SAME'),
+    (3, 7, 1, 'SAME'), (2, 2, 1, 'VALID'), (5, 3, 2, 'VALID'), (8, 3, 1, 'SAME'),
+]
+
+
+@pytest.mark.parametrize('side, kernel, stride, padding', SMALL_MAP_CONVOLUTIONS)
+def test_convolution_as_patches_times_kernel_is_lax_convolution(side, kernel, stride, padding):
+  """layers.conv_general_dilated (what the networks' convolutions call) gives lax's values
+  and gradients, in float32, at the shapes where it computes a matrix product instead."""
+  rng = np.random.default_rng(side * 100 + kernel * 10 + stride)
+  x = jnp.asarray(rng.normal(size=(3, side, side + 1, 5)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(kernel, kernel, 5, 4)), jnp.float32)
+  dn = jax.lax.conv_dimension_numbers(x.shape, w.shape, ('NHWC', 'HWIO', 'NHWC'))
+
+  def loss(convolution, x, w):
+    y = convolution(x, w, (stride, stride), padding, dimension_numbers=dn,
+                    precision=jax.lax.Precision.HIGHEST)
+    return jnp.sum(jnp.sin(y)), y
+
+  (_, ours), our_grads = jax.value_and_grad(
+      lambda x, w: loss(layers.conv_general_dilated, x, w), argnums=(0, 1), has_aux=True)(x, w)
+  (_, theirs), their_grads = jax.value_and_grad(
+      lambda x, w: loss(jax.lax.conv_general_dilated, x, w), argnums=(0, 1), has_aux=True)(x, w)
+  assert ours.shape == theirs.shape
+  np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+  for mine, reference in zip(our_grads, their_grads):
+    np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-4)
+
+
+def test_small_map_convolution_is_a_matrix_product_on_the_cpu():
+  """The program has no convolution where the map is smaller than the kernel, and keeps
+  lax's convolution where it is not."""
+  w = jnp.zeros((3, 3, 8, 8))
+  dn = jax.lax.conv_dimension_numbers((1, 2, 2, 8), w.shape, ('NHWC', 'HWIO', 'NHWC'))
+
+  def program(side):
+    return jax.jit(lambda x: layers.conv_general_dilated(
+        x, w, (1, 1), 'SAME', dimension_numbers=dn)).lower(jnp.zeros((1, side, side, 8))).as_text()
+
+  assert 'convolution' not in program(2) and 'dot_general' in program(2)
+  assert 'convolution' in program(8)
