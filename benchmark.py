@@ -175,6 +175,7 @@ class CompiledSteps:
     if batch_size % jax.device_count():
       raise ConfigError(f'--batch_size={batch_size} does not divide over '
                         f'{jax.device_count()} devices')
+    steps.check_input_size(steps.create_model(config, spec.num_classes), config, spec.channels)
     self.state, schedule = initial_state(config, mesh)
     # Any per-channel constants cost the same as a dataset's mean and std.
     parallel_train, parallel_eval = steps.compile_steps(mesh, config, schedule,

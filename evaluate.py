@@ -25,7 +25,9 @@ import dataclasses
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from training import quiet_tensorflow  # noqa: E402  (TensorFlow's start-up notices)
+
+quiet_tensorflow.import_tensorflow()
 
 from absl import app, flags, logging
 import jax

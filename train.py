@@ -24,10 +24,12 @@ import dataclasses
 import math
 import os
 import sys
-
-# TensorFlow (tf.data) and XLA print start-up notices on import; keep warnings and errors.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from typing import Any, Callable, Iterator
+
+# TensorFlow (tf.data, and clu's writers import it) prints start-up notices on import.
+from training import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow.import_tensorflow()
 
 from absl import app, flags, logging
 from clu import metric_writers as clu_writers
@@ -41,8 +43,8 @@ from configs import default
 import input_pipeline
 import preprocessing
 import protocols
-from training import (checkpoints, configuration, distributed, initialization, metric_writers,
-                      compilation_cache, metrics_file, optimizers, progress, steps,
+from training import (checkpoints, compilation_cache, configuration, distributed,
+                      initialization, metric_writers, metrics_file, optimizers, progress, steps,
                       workdir as run_folder, xla_flags)
 from training.configuration import ConfigError
 from training.preemption import Preemption

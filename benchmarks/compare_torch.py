@@ -42,6 +42,7 @@ is imported here, so --python and --torch_python may name different environments
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -114,9 +115,17 @@ def last_json_object(stdout: str) -> dict | None:
   return None
 
 
-def last_line(text: str) -> str:
+# A traceback's exception line ('ZeroDivisionError: ...'), or a script's one-line error.
+FAILURE_LINE = re.compile(r'^(error: |[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b)')
+
+
+def failure_line(text: str) -> str:
+  """Why a run failed, from its stderr: the last exception or `error:` line (JAX adds a
+  note after its filtered tracebacks), else the last line."""
   lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-  return lines[-1] if lines else ''
+  failures = [line for line in lines if FAILURE_LINE.match(line)
+              and not line.startswith('jax.errors.SimplifiedTraceback')]
+  return failures[-1] if failures else (lines[-1] if lines else '')
 
 
 def run(command: list[str], env: dict, timeout: float) -> tuple[dict | None, str | None]:
@@ -137,7 +146,7 @@ def run(command: list[str], env: dict, timeout: float) -> tuple[dict | None, str
     return result, None
   # The tail of stderr helps to see why; the table gets only the last line.
   print('\n'.join(completed.stderr.strip().splitlines()[-20:]), file=sys.stderr)
-  return None, last_line(completed.stderr) or f'exit status {completed.returncode}'
+  return None, failure_line(completed.stderr) or f'exit status {completed.returncode}'
 
 
 def package_version(python: str, package: str) -> str:

@@ -4,7 +4,8 @@
 #
 #   bash benchmarks/gpu_suite.sh [--out=DIR] [--models=a,b,...]   # on the GPU machine
 #   bash benchmarks/gpu_suite.sh --cpu_dry_run [--out=DIR]         # here: the same steps,
-#                                                                  # tiny sizes, on the CPU
+#                                                                  # batch 2, on the CPU
+# PYTHON (default python3) runs the JAX side, TORCH_PYTHON (default: PYTHON) the PyTorch one.
 #
 # Needs JAX (CUDA), flax, optax, torch and torchvision on the machine, and what the
 # machine lacks as wheels in .whl/ (made here by benchmarks/prepare_gpu_wheels.sh:
@@ -52,10 +53,11 @@ if [[ $DRY_RUN == 1 ]]; then
   # The same steps on the CPU at tiny sizes. The device's name is a GPU's, so that
   # every MFU code path runs; the report says it was a dry run.
   export JAX_PLATFORMS=cpu CUDA_VISIBLE_DEVICES='' BENCHMARK_DEVICE_KIND='NVIDIA H200 (CPU dry run)'
-  TOTAL_SECONDS=900; FIRST_BUDGET=300; PROFILE_LIMIT=240
-  SIZES=(--batch_size=2 --image_size=96 --steps=1)
+  # Batch 2 at each network's paper input (Inception-v3's auxiliary head needs its 299).
+  TOTAL_SECONDS=1200; FIRST_BUDGET=300; PROFILE_LIMIT=240
+  SIZES=(--batch_size=2 --steps=1)
   TORCH_ARGS="--no_compile --warmup_steps=1"
-  PROFILE_ARGS=(--batch_size=2 --image_size=96 --steps=1)
+  PROFILE_ARGS=(--batch_size=2 --steps=1)
 else
   TOTAL_SECONDS=480; FIRST_BUDGET=200; PROFILE_LIMIT=110
   SIZES=(--batch_size=256 --steps=20)
@@ -82,23 +84,21 @@ fi
 
 # --- 1. Device check ---------------------------------------------------------------------
 say "device check (output in $OUT_DIR)"
-DRY_RUN=$DRY_RUN WHEELS="${WHEELS[*]:-}" timeout 120 "$PYTHON" - "$OUT_DIR/device.json" \
-    >> "$LOG" 2>&1 <<'EOF'
+TORCH_PYTHON="${TORCH_PYTHON:-$PYTHON}"  # may be another environment (a CPU dry run's venv)
+TORCH_INFO=$(timeout 120 "$TORCH_PYTHON" -c 'import torch; print(torch.__version__, "|",
+    torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (no CUDA device)")' \
+    2>> "$LOG") || TORCH_INFO="not installed | none"
+DRY_RUN=$DRY_RUN WHEELS="${WHEELS[*]:-}" TORCH_INFO="$TORCH_INFO" timeout 120 "$PYTHON" - \
+    "$OUT_DIR/device.json" >> "$LOG" 2>&1 <<'EOF'
 import json, os, platform, sys
 import jax
 devices = jax.devices()
 record = {'dry_run': os.environ['DRY_RUN'] == '1', 'python': platform.python_version(),
           'jax_version': jax.__version__, 'jax_platform': devices[0].platform,
           'jax_devices': f'{len(devices)} × {devices[0].device_kind}',
-          'wheels': os.environ['WHEELS'].split(), 'torch_version': 'not installed',
-          'torch_device': 'none'}
-try:
-  import torch
-  record['torch_version'] = torch.__version__
-  record['torch_device'] = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
-                            else 'cpu (no CUDA device)')
-except ImportError:
-  pass
+          'wheels': os.environ['WHEELS'].split()}
+record['torch_version'], record['torch_device'] = (
+    part.strip() for part in os.environ['TORCH_INFO'].split('|', 1))
 json.dump(record, open(sys.argv[1], 'w'), indent=1)
 print(record)
 if not record['dry_run'] and record['jax_platform'] != 'gpu':
@@ -112,7 +112,8 @@ compare() {  # compare <models> <budget seconds> <output name>
   say "compare_torch.py --models=$1 (budget $2 s)"
   "$PYTHON" benchmarks/compare_torch.py --device=gpu --models="$1" "${SIZES[@]}" \
       --budget_seconds="$2" --timeout="$2" --min_run_seconds=20 \
-      --torch_args="$TORCH_ARGS" --json_out="$OUT_DIR/$3.json" >> "$LOG" 2>&1 || STATUS=1
+      --torch_args="$TORCH_ARGS" --torch_python="$TORCH_PYTHON" \
+      --json_out="$OUT_DIR/$3.json" >> "$LOG" 2>&1 || STATUS=1
 }
 
 # --- 2. ResNet-50 first: the headline ratio ----------------------------------------------

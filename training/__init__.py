@@ -12,4 +12,7 @@ progress        the console lines, throughput and ETA
 preemption      SIGTERM/SIGINT as a clean stop after the current step
 distributed     jax.distributed set-up and the replica agreement check
 xla_flags       default XLA flags, set before JAX starts
+compilation_cache  JAX's persistent compilation cache (on by default) and the compile timer
+quiet_tensorflow   TensorFlow imported without its start-up notices
+initialization  starting from other weights (init_from, rules, frozen variables)
 """

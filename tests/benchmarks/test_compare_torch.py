@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -76,8 +77,10 @@ def test_gpu_suite_cpu_dry_run_writes_every_part(tmp_path):
   ResNet-50's profile and the report; PyTorch's side runs where torch is installed and
   says why not where it is not (CI installs requirements.txt only)."""
   out = tmp_path / 'suite'
+  env = {key: value for key, value in os.environ.items() if key != 'TORCH_PYTHON'}
+  env['PYTHON'] = sys.executable  # both sides in this environment
   completed = subprocess.run(['bash', 'benchmarks/gpu_suite.sh', '--cpu_dry_run',
-                              f'--out={out}', '--models=resnet18'], cwd=REPO,
+                              f'--out={out}', '--models=resnet18'], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=900)
   has_torch = importlib.util.find_spec('torch') is not None
   log = (out / 'suite.log').read_text()
@@ -86,7 +89,7 @@ def test_gpu_suite_cpu_dry_run_writes_every_part(tmp_path):
   assert device['dry_run'] and device['jax_platform'] == 'cpu'
   comparison = json.loads((out / 'compare_1_first.json').read_text())
   (first,) = comparison['rows']
-  assert first['model'] == 'resnet18' and first['jax']['image_size'] == 96
+  assert first['model'] == 'resnet18' and first['jax']['image_size'] == 224
   assert first['jax']['device_kind'] == 'NVIDIA H200 (CPU dry run)'
   assert first['jax']['mfu'] > 0  # the stand-in peak: every MFU code path ran
   if has_torch:
@@ -97,6 +100,28 @@ def test_gpu_suite_cpu_dry_run_writes_every_part(tmp_path):
   assert profile['model'] == 'resnet50' and profile['profile']['categories']
   summary = (out / 'summary.md').read_text()
   assert '**CPU dry run**' in summary
-  assert '| resnet18 | 2 | 96 |' in summary
+  assert '| resnet18 | 2 | 224 |' in summary
   assert 'ms per step' in summary  # the profile's table
   assert not os.path.exists(out / 'compare_2_others.json')  # no other network was named
+
+
+def test_cpu_comparison_is_float32_eager_at_64_pixels_on_the_cpu_only():
+  args = compare_torch.parse_args(['--device=cpu'])
+  assert (args.batch_size, args.image_size) == (32, 64)
+  assert compare_torch.DEVICE_SETTINGS['cpu']['jax'] == []  # float32
+  assert compare_torch.DEVICE_SETTINGS['cpu']['torch'] == ['--precision=fp32', '--no_compile']
+  jax_env, torch_env = compare_torch.environments('cpu')
+  assert jax_env['JAX_PLATFORMS'] == 'cpu' and torch_env['CUDA_VISIBLE_DEVICES'] == ''
+  gpu = compare_torch.parse_args([])
+  assert (gpu.batch_size, gpu.image_size) == (256, 0)  # 0: each network's paper input
+  assert compare_torch.DEVICE_SETTINGS['gpu']['jax'] == ['--half_precision']
+
+
+def test_a_failed_run_is_told_by_its_exception_line():
+  jax_stderr = ('Traceback (most recent call last):\n  File "x.py", line 1\n'
+                'ZeroDivisionError: division by zero\n--------------------\n'
+                'For simplicity, JAX has removed its internal frames from the traceback.\n')
+  assert compare_torch.failure_line(jax_stderr) == 'ZeroDivisionError: division by zero'
+  assert compare_torch.failure_line('loading...\nerror: out of memory at batch 256: CUDA\n') == (
+      'error: out of memory at batch 256: CUDA')
+  assert compare_torch.failure_line('something odd\nlast words\n') == 'last words'

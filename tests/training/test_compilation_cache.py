@@ -58,6 +58,8 @@ def test_second_start_of_train_py_loads_its_programs_from_the_cache(tmp_path):
                       r'command started', first_line), first_line
   written = cached_programs(cache)
   assert written
+  # TensorFlow's start-up notices (training/quiet_tensorflow.py) are not in a normal run.
+  assert 'oneDNN' not in first.stderr and 'absl::InitializeLog' not in first.stderr, first.stderr
 
   second = run_train(*args, workdir=tmp_path / 'second', env=env)
   assert second.returncode == 0, second.stderr
