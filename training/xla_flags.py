@@ -9,9 +9,9 @@ name that flag already, so a user overrides any of them the usual way:
 
 Settings documented in BENCHMARKS.md but left to the user, because their best
 value depends on the machine or the run: XLA_PYTHON_CLIENT_MEM_FRACTION (JAX
-preallocates 75 % of each GPU's memory; 0.9 leaves room for larger batches),
-JAX_COMPILATION_CACHE_DIR (reuses compiled steps across restarts), and
+preallocates 75 % of each GPU's memory; 0.9 leaves room for larger batches) and
 --xla_gpu_autotune_level (cuDNN algorithm search; 0 compiles faster, runs slower).
+The persistent compilation cache is on by default (training/compilation_cache.py).
 """
 
 import os
