@@ -117,6 +117,7 @@ def initial_state(config, mesh):
   """The initial train state of config.model on the mesh, and its learning-rate schedule."""
   spec = models.spec(config.model)
   model = steps.create_model(config, spec.num_classes)
+  steps.check_input_size(model, config, spec.channels)  # one line, not a trace, if too small
   schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch=1000,
                                                       total_steps=100_000)
   state = steps.create_train_state(jax.random.key(0), model, config.image_size, spec.channels,
@@ -175,7 +176,6 @@ class CompiledSteps:
     if batch_size % jax.device_count():
       raise ConfigError(f'--batch_size={batch_size} does not divide over '
                         f'{jax.device_count()} devices')
-    steps.check_input_size(steps.create_model(config, spec.num_classes), config, spec.channels)
     self.state, schedule = initial_state(config, mesh)
     # Any per-channel constants cost the same as a dataset's mean and std.
     parallel_train, parallel_eval = steps.compile_steps(mesh, config, schedule,

@@ -526,6 +526,12 @@ def num_eval_steps(source: Source, local_batch_size: int) -> int:
   return max(1, math.ceil(source.eval.max_process_examples / local_batch_size))
 
 
+def padded_eval_batch_size(local_batch_size: int, devices: int) -> int:
+  """Examples in each eval batch: `local_batch_size` rounded up to a multiple of `devices`
+  with padding examples, so that any batch size divides over this process's devices."""
+  return local_batch_size + -local_batch_size % devices
+
+
 def eval_batches(source: Source, local_batch_size: int, image_size: int, preprocess: str = '',
                  views=None, views_per_image: int = 1,
                  devices: int = 1) -> Iterator[dict[str, np.ndarray]]:
@@ -557,7 +563,7 @@ def eval_batches(source: Source, local_batch_size: int, image_size: int, preproc
   dataset = dataset.concatenate(tf.data.Dataset.from_tensor_slices(
       padding(steps * local_batch_size - source.eval.num_examples)))
   dataset = dataset.batch(local_batch_size, drop_remainder=True)
-  extra = -local_batch_size % devices
+  extra = padded_eval_batch_size(local_batch_size, devices) - local_batch_size
   if extra:
     dataset = dataset.map(lambda batch: _append_examples(batch, padding(extra)))
   dataset = dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(True))

@@ -308,8 +308,8 @@ class EvalBatches:
     self._make = lambda: input_pipeline.eval_batches(
         source, local_batch_size, image_size, eval_preprocess, views=views,
         views_per_image=protocol.views_per_image, devices=devices)
-    examples = input_pipeline.num_eval_steps(source, local_batch_size) * (
-        local_batch_size + -local_batch_size % devices)
+    examples = (input_pipeline.num_eval_steps(source, local_batch_size)
+                * input_pipeline.padded_eval_batch_size(local_batch_size, devices))
     self.size_bytes = examples * protocol.views_per_image * image_size**2 * channels
     self.kept_in_memory = self.size_bytes <= memory_budget_bytes
     self._kept = None

@@ -30,14 +30,13 @@ def default_cache_dir(environ=os.environ) -> str:
   return os.path.join(cache_home, 'classic-cnns', 'jax_compilation_cache')
 
 
-def enable(cache_dir: str | None) -> str:
-  """Turns the cache on in `cache_dir` (None: the default folder; '': off).
+def enable(cache_dir: str) -> str:
+  """Turns the cache on in `cache_dir` ('': off); the commands' default is
+  default_cache_dir().
 
   Must run before the first compilation of the process, which is when JAX opens
   its cache. Returns the folder in use, '' when off.
   """
-  if cache_dir is None:
-    cache_dir = default_cache_dir()
   import jax  # here, so that configs/default.py can name the default folder without JAX
 
   cache_dir = os.path.expanduser(cache_dir)
