@@ -13,6 +13,9 @@ A sweep file defines `get_sweep(variant)` (variant: the text after ':' in
     axes         {field: [values]}: one run per combination (a product), or
     runs         {run name: {field: value}}: an explicit list
     seeds        seeds to repeat every run with (default (0,))
+    claim        {'statement': what the paper claims, with its source,
+                  'expect': comparisons such as 'train_error[plain56] > train_error[plain20]'}
+                 (claims.py: the metrics, and how groups of runs are named)
 
 Each run is `python train.py --config=<recipe> --workdir=<workdir>/<run>
 --config.<field>=<value> ...`, the real CLI; --dry_run prints these commands
@@ -23,10 +26,12 @@ and the others go on. Ctrl-C stops the current run cleanly (it checkpoints) and
 the sweep with it.
 
 After the runs, and at any time with --report (also while runs are still in
-progress, from their metrics.jsonl), it writes <workdir>/results.md,
-results.csv (one row per run: overrides, parameters, multiply-adds, final and
-best eval accuracy, train time, images/s) and the plots train_loss.png and
-eval_accuracy.png (every run on shared axes).
+progress, from their metrics.jsonl), it writes <workdir>/results.md (the claim's
+verdict first, then each group's mean ± spread over seeds, then every run),
+results.csv (one row per run: overrides, parameters, multiply-adds, training
+error, final and best eval accuracy, train time, images/s) and curves.png
+(training error and eval accuracy against steps, each group in one colour, a
+thin line per seed); the verdict is printed too.
 """
 
 import csv
@@ -42,6 +47,7 @@ import time
 
 from absl import app, flags
 
+import claims
 from training import metrics_file, workdir as run_folder
 
 FLAGS = flags.FLAGS
@@ -58,7 +64,7 @@ def define_flags() -> None:
                     '<workdir>/sweep.json and the runs\' metrics.')
 
 REPO = os.path.dirname(os.path.abspath(__file__))
-SWEEP_KEYS = {'description', 'recipe', 'overrides', 'axes', 'runs', 'seeds'}
+SWEEP_KEYS = {'description', 'recipe', 'overrides', 'axes', 'runs', 'seeds', 'claim'}
 STATUS_FILE = 'sweep_status.json'  # in each run's folder, written by this script
 
 
@@ -106,15 +112,23 @@ def expand(sweep: dict) -> list[dict]:
     variations = [dict(zip(fields, values))
                   for values in itertools.product(*(sweep['axes'][f] for f in fields))]
     names = [run_name(v) for v in variations]
+    # A claim names a run of a one-axis sweep by its value: plain56, not model=plain56.
+    groups = [format_value(v[fields[0]]) for v in variations] if len(fields) == 1 else names
   else:
     names, variations = list(sweep['runs']), list(sweep['runs'].values())
+    groups = names
   runs = []
   for seed in sweep.get('seeds', (0,)):
-    for name, variation in zip(names, variations):
+    for name, group, variation in zip(names, groups, variations):
       own = {**variation, 'seed': seed}
-      runs.append({'name': f'{name},seed={seed}', 'overrides': own,
+      runs.append({'name': f'{name},seed={seed}', 'group': group, 'overrides': own,
                    'all_overrides': {**sweep.get('overrides', {}), **own}})
   return runs
+
+
+def group_of(run: dict) -> str:
+  """The run's group: the same run over all seeds (sweep.json before groups: its name)."""
+  return run.get('group') or run['name'].rsplit(',seed=', 1)[0]
 
 
 def validate(sweep: dict, runs: list[dict]) -> None:
@@ -122,6 +136,7 @@ def validate(sweep: dict, runs: list[dict]) -> None:
   unknown = set(sweep) - SWEEP_KEYS
   if unknown:
     raise SweepError(f'unknown sweep keys {sorted(unknown)}: use {sorted(SWEEP_KEYS)}')
+  validate_claim(sweep.get('claim'), {group_of(run) for run in runs})
   recipe = load_python_file(os.path.join(REPO, sweep['recipe']), 'recipe').get_config()
   for run in runs:
     for field in run['all_overrides']:
@@ -136,6 +151,23 @@ def validate(sweep: dict, runs: list[dict]) -> None:
     if name not in models.names():
       raise SweepError(f'model {name!r} of the sweep is not registered: '
                        '`python -m models list` shows the names')
+
+
+def validate_claim(claim, groups: set[str]) -> None:
+  """A claim has a statement and comparisons that claims.py reads, between the sweep's groups."""
+  if claim is None:
+    return
+  if not isinstance(claim, dict) or set(claim) != {'statement', 'expect'} or not claim['expect']:
+    raise SweepError("a sweep's claim is {'statement': text, 'expect': [comparisons]}")
+  for text in claim['expect']:
+    try:
+      comparison = claims.parse(text)
+    except claims.ClaimError as error:
+      raise SweepError(str(error)) from None
+    for group in (comparison.left, comparison.right):
+      if group not in groups:
+        raise SweepError(f'claim {text!r} names {group!r}, which is no run of the sweep: '
+                         f'use one of {", ".join(sorted(groups))}')
 
 
 def load_sweep(argument: str) -> tuple[str, dict, list[dict]]:
@@ -245,6 +277,15 @@ def run_sweep(name: str, sweep: dict, runs: list[dict], workdir: str) -> int:
 # --- Results ----------------------------------------------------------------------------
 
 
+def last_fifth(events: list[dict]) -> list[dict]:
+  """The logged events of the last fifth of the steps logged so far (at least one)."""
+  if not events:
+    return []
+  first, last = events[0]['step'], events[-1]['step']
+  threshold = last - (last - first) / 5
+  return [e for e in events if e['step'] >= threshold]
+
+
 def run_results(run: dict, run_dir: str) -> dict:
   """One results row from a run's folder (whatever it holds so far)."""
   status = read_status(run_dir)
@@ -257,19 +298,47 @@ def run_results(run: dict, run_dir: str) -> dict:
   recorded = status.get('state') or info.get('status')
   state = (('running or stopped' if recorded == 'running' else recorded)
            or ('running or stopped' if events else 'not started'))
+  final = last_fifth(train)
+  with_accuracy = [e['train_accuracy'] for e in final if 'train_accuracy' in e]
   row = {'run': run['name'], 'status': state, **run['overrides'],
          'model': info.get('model', run['all_overrides'].get('model', '')),
          'parameters': info.get('parameters', ''),
          'multiply_adds': multiply_adds(info) if info else '',
          'steps': f'{train[-1]["step"] if train else 0}/{info.get("total_steps", "?")}',
+         'train_error': 1 - statistics.fmean(with_accuracy) if with_accuracy else '',
          'final_eval_accuracy': evals[-1]['eval_accuracy'] if evals else '',
          'best_eval_accuracy': max(e['eval_accuracy'] for e in evals) if evals else '',
-         'final_train_loss': train[-1]['train_loss'] if train else '',
+         'final_train_loss': statistics.fmean(e['train_loss'] for e in final) if final else '',
+         'best_train_loss': min(e['train_loss'] for e in train) if train else '',
          'train_minutes': round(status['seconds'] / 60, 2) if 'seconds' in status else '',
          'images_per_sec': (round(statistics.median(e['images_per_sec'] for e in train
                                                     if 'images_per_sec' in e), 1)
                             if any('images_per_sec' in e for e in train) else '')}
-  return {'row': row, 'train': train, 'evals': evals}
+  return {'row': row, 'group': group_of(run), 'train': train, 'evals': evals}
+
+
+# claims.METRICS by the results column each is read from.
+CLAIM_COLUMNS = {
+    'train_loss': 'final_train_loss', 'best_train_loss': 'best_train_loss',
+    'train_error': 'train_error', 'eval_top1': 'final_eval_accuracy',
+    'best_eval_top1': 'best_eval_accuracy', 'parameters': 'parameters',
+    'multiply_adds': 'multiply_adds', 'images_per_sec': 'images_per_sec',
+}
+
+
+def group_values(results: list[dict]) -> dict[str, dict[str, list[float]]]:
+  """{group: {metric: [value of each finished seed]}}, the groups in the sweep's order.
+  Only finished runs count: a run cut short would be judged on part of its training."""
+  values: dict[str, dict[str, list[float]]] = {}
+  for result in results:
+    metrics = values.setdefault(result['group'], {})
+    if result['row']['status'] != 'finished':
+      continue
+    for metric, column in CLAIM_COLUMNS.items():
+      value = result['row'].get(column, '')
+      if value != '':
+        metrics.setdefault(metric, []).append(float(value))
+  return values
 
 
 def multiply_adds(info: dict) -> int:
@@ -279,8 +348,31 @@ def multiply_adds(info: dict) -> int:
                            info.get('channels')).total_macs
 
 
-def write_report(workdir: str) -> str:
-  """results.md, results.csv, train_loss.png and eval_accuracy.png; returns results.md's path."""
+def claim_lines(plan: dict, values: dict) -> list[str]:
+  """The verdict line and one line per comparison; nothing for a sweep without a claim."""
+  claim = plan.get('claim')
+  if not claim:
+    return []
+  return claims.report_lines(claim['statement'], claims.judge(claim['expect'], values))
+
+
+def group_table(values: dict, seeds: dict[str, int]) -> list[str]:
+  """Each group's metrics as mean ± spread over its finished seeds."""
+  shown = ['train_error', 'train_loss', 'eval_top1', 'best_eval_top1', 'parameters',
+           'multiply_adds', 'images_per_sec']
+  lines = ['| group | seeds finished | ' + ' | '.join(m.replace('_', ' ') for m in shown) + ' |',
+           '|' + '---|' * (len(shown) + 2)]
+  for group, metrics in values.items():
+    finished = len(next(iter(metrics.values()), []))
+    cells = [claims.format_summary(m, claims.summarize(metrics[m])) if metrics.get(m) else ''
+             for m in shown]
+    lines.append(f'| {group} | {finished}/{seeds[group]} | ' + ' | '.join(cells) + ' |')
+  return lines
+
+
+def write_report(workdir: str) -> tuple[str, list[str]]:
+  """results.md, results.csv and curves.png; returns results.md's path and the claim's
+  verdict lines (empty for a sweep without a claim)."""
   plan = run_folder.read_json(os.path.join(workdir, 'sweep.json'))
   if not plan:
     raise SweepError(f'{workdir} holds no sweep.json: pass the --workdir of a sweep '
@@ -293,54 +385,82 @@ def write_report(workdir: str) -> str:
     writer.writeheader()
     writer.writerows(rows)
   plot(results, plan['name'], workdir)
+  values = group_values(results)
+  seeds = {group: sum(r['group'] == group for r in results) for group in values}
+  verdict = claim_lines(plan, values)
 
   def cell(column, value):
     if isinstance(value, float):
-      return f'{value:.2%}' if column.endswith('accuracy') else f'{value:,.4g}'
+      if column.endswith('accuracy') or column == 'train_error':
+        return f'{value:.2%}'
+      return f'{value:,.4g}'
     return f'{value:,}' if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
-  shown = [c for c in columns if c not in ('final_train_loss',)]
-  lines = [f'# Sweep {plan["name"]}', '', plan['description'], '',
-           f'Recipe `{plan["recipe"]}`; every run also sets '
-           + (', '.join(f'`{k}={format_value(v)}`' for k, v in plan['overrides'].items())
-              or 'nothing else') + '.', '',
-           '| ' + ' | '.join(c.replace('_', ' ') for c in shown) + ' |',
-           '|' + '---|' * len(shown)]
+  shown = [c for c in columns if c not in ('final_train_loss', 'best_train_loss')]
+  lines = [f'# Sweep {plan["name"]}', '', plan['description'], '']
+  if verdict:
+    lines += [f'**{verdict[0]}**', '', *verdict[1:], '']
+  lines += [f'Recipe `{plan["recipe"]}`; every run also sets '
+            + (', '.join(f'`{k}={format_value(v)}`' for k, v in plan['overrides'].items())
+               or 'nothing else') + '.', '',
+            '## Groups: mean ± spread over seeds',
+            '', 'Spread: half the range over the finished seeds. Training error and loss: '
+            'over the last fifth of the logged steps.', '',
+            *group_table(values, seeds), '', '## Runs', '',
+            '| ' + ' | '.join(c.replace('_', ' ') for c in shown) + ' |',
+            '|' + '---|' * len(shown)]
   lines += ['| ' + ' | '.join(cell(c, row.get(c, '')) for c in shown) + ' |' for row in rows]
-  lines += ['', '![train loss](train_loss.png)', '', '![eval accuracy](eval_accuracy.png)',
+  lines += ['', '![training error and eval accuracy](curves.png)',
             '', f'Rebuild at any time: `python sweep.py --report --workdir={workdir}`', '']
   path = os.path.join(workdir, 'results.md')
   with open(path, 'w', encoding='utf-8') as f:
     f.write('\n'.join(lines))
-  return path
+  return path, verdict
 
 
 def plot(results: list[dict], title: str, workdir: str) -> None:
-  """Train loss and eval accuracy against step, every run on shared axes."""
+  """curves.png: training error (as He et al. 2016 draw in Fig. 6) and eval accuracy
+  against steps; one colour per group, a thin line per seed."""
   import matplotlib  # Imported here: only reports draw.
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt
-  for name, events_key, metric, label in (
-      ('train_loss.png', 'train', 'train_loss', 'train loss'),
-      ('eval_accuracy.png', 'evals', 'eval_accuracy', 'eval top-1 accuracy')):
-    figure, axes = plt.subplots(figsize=(8, 5))
-    for result in results:
-      events = result[events_key]
-      if events:
-        axes.plot([e['step'] for e in events], [e[metric] for e in events],
-                  marker='o' if len(events) < 30 else None, label=result['row']['run'])
+  figure, (error_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(13, 5))
+  colours = {}
+  for result in results:
+    first_of_group = result['group'] not in colours  # labelled once in the legend
+    colour = colours.setdefault(result['group'], f'C{len(colours) % 10}')
+    label = result['group'] if first_of_group else None
+    train = [e for e in result['train'] if 'train_accuracy' in e]
+    if train:
+      error_axes.plot([e['step'] for e in train], [1 - e['train_accuracy'] for e in train],
+                      color=colour, linewidth=0.9, alpha=0.8, label=label)
+    evals = result['evals']
+    if evals:
+      accuracy_axes.plot([e['step'] for e in evals], [e['eval_accuracy'] for e in evals],
+                         color=colour, linewidth=1.2, marker='o' if len(evals) < 30 else None,
+                         markersize=3, alpha=0.8, label=label)
+  for axes, label in ((error_axes, 'training error (training batches)'),
+                      (accuracy_axes, 'eval top-1 accuracy')):
     axes.set_xlabel('training step')
     axes.set_ylabel(label)
     axes.set_title(f'{title}: {label}')
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
       axes.legend(fontsize='small')
-    figure.tight_layout()
-    figure.savefig(os.path.join(workdir, name), dpi=100)
-    plt.close(figure)
+  figure.tight_layout()
+  figure.savefig(os.path.join(workdir, 'curves.png'), dpi=100)
+  plt.close(figure)
 
 
 # --- Command line -----------------------------------------------------------------------
+
+
+def report(workdir: str) -> None:
+  """Writes the results and prints the claim's verdict and where the results are."""
+  path, verdict = write_report(workdir)
+  for line in verdict:
+    print(line)
+  print(f'wrote {path}')
 
 
 def main(argv):
@@ -348,7 +468,7 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     if FLAGS.report:
-      print(f'wrote {write_report(FLAGS.workdir)}')
+      report(FLAGS.workdir)
       return
     if not FLAGS.sweep:
       raise SweepError('pass --sweep=configs/sweeps/<name>.py[:small] (or --report)')
@@ -361,18 +481,18 @@ def main(argv):
     run_folder.write_json_atomically(
         os.path.join(FLAGS.workdir, 'sweep.json'),
         {'name': name, 'description': sweep['description'], 'recipe': sweep['recipe'],
-         'overrides': sweep.get('overrides', {}), 'runs': runs})
+         'overrides': sweep.get('overrides', {}), 'claim': sweep.get('claim'), 'runs': runs})
     try:
       failed = run_sweep(name, sweep, runs, FLAGS.workdir)
     except KeyboardInterrupt:
-      print(f'wrote {write_report(FLAGS.workdir)}')
+      report(FLAGS.workdir)
       sys.exit(130)
-    print(f'wrote {write_report(FLAGS.workdir)}')
+    report(FLAGS.workdir)
     if failed:
       print(f'error: {failed} of {len(runs)} runs failed; their train.log says why',
             file=sys.stderr)
       sys.exit(1)
-  except (SweepError, OSError) as error:
+  except (SweepError, claims.ClaimError, OSError) as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
 

@@ -58,7 +58,7 @@ def test_a_sweep_runs_reports_survives_a_failure_and_skips_finished_runs(tmp_pat
   assert bad['status'] == 'failed'
   results_md = (workdir / 'results.md').read_text()
   assert '# Sweep two_runs' in results_md and '| small_lr,seed=0 | finished |' in results_md
-  assert is_png(workdir / 'train_loss.png') and is_png(workdir / 'eval_accuracy.png')
+  assert is_png(workdir / 'curves.png')
 
   again = run_sweep(f'--sweep={sweep_file}', f'--workdir={workdir}')
   assert '[1/2 small_lr,seed=0] finished earlier: skipped' in again.stdout
@@ -85,7 +85,7 @@ def test_report_of_a_sweep_in_progress_and_a_clean_stop(tmp_path):
   long_row = rows['long,seed=0']
   assert long_row['status'] == 'running or stopped'
   assert int(long_row['steps'].split('/')[0]) >= 5 and long_row['steps'].endswith('/100000')
-  assert is_png(workdir / 'train_loss.png')
+  assert is_png(workdir / 'curves.png')
 
   process.send_signal(signal.SIGINT)  # Ctrl-C: the run checkpoints, the sweep stops
   stdout, _ = process.communicate(timeout=300)
@@ -101,9 +101,11 @@ def test_shipped_sweeps_expand_to_valid_runs(name):
     _, definition, runs = sweep.load_sweep(os.path.join(REPO, 'configs', 'sweeps',
                                                         f'{name}.py{variant}'))
     assert len(runs) >= 2 and definition['description']
-    if variant:  # the small variants run on the embedded dataset, offline
+    assert definition['claim']['expect']  # every sweep states its claim as comparisons
+    if variant:  # the small variants run on the embedded dataset, offline, over seeds
       assert definition['recipe'] == 'configs/quickstart.py'
       assert 'dataset' not in definition.get('overrides', {})
+      assert len(definition['seeds']) >= 2
 
 
 @pytest.mark.e2e
