@@ -91,7 +91,8 @@ def format_value(metric: str, value: float) -> str:
 def format_summary(metric: str, summary: Summary) -> str:
   text = format_value(metric, summary.mean)
   if summary.seeds > 1:
-    spread = format_value(metric, summary.spread)
+    general = metric not in PERCENT_METRICS and metric not in ('parameters', 'multiply_adds')
+    spread = f'{summary.spread:.2g}' if general else format_value(metric, summary.spread)
     text += f' ± {spread}'
   return text
 

@@ -343,7 +343,11 @@ def group_values(results: list[dict]) -> dict[str, dict[str, list[float]]]:
 
 def multiply_adds(info: dict) -> int:
   """Forward multiply-adds per image of the run's network, from the model summary."""
-  from models import summary  # Imported here: only reports need the abstract trace.
+  import jax  # Imported here: only reports need the abstract trace.
+  # The count is a shape computation: no accelerator needed, and none is probed (which
+  # would print a notice per missing platform before the verdict).
+  jax.config.update('jax_platforms', 'cpu')
+  from models import summary
   return summary.summarize(info['model'], info['image_size'], info['num_classes'],
                            info.get('channels')).total_macs
 
