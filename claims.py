@@ -31,6 +31,7 @@ METRICS = {
     'images_per_sec': 'training images per second',
 }
 PERCENT_METRICS = {'train_error', 'eval_top1', 'best_eval_top1'}
+COUNT_METRICS = {'parameters', 'multiply_adds'}  # the same for every seed: shown without spread
 
 COMPARISON = re.compile(r'^\s*(\w+)\[([^\]]+)\]\s*([<>])\s*(\w+)\[([^\]]+)\]\s*$')
 
@@ -83,16 +84,16 @@ def summarize(values: list[float]) -> Summary:
 def format_value(metric: str, value: float) -> str:
   if metric in PERCENT_METRICS:
     return f'{100 * value:.2f} %'
-  if metric in ('parameters', 'multiply_adds'):
+  if metric in COUNT_METRICS:
     return f'{value:,.0f}'
   return f'{value:.4g}'
 
 
 def format_summary(metric: str, summary: Summary) -> str:
   text = format_value(metric, summary.mean)
-  if summary.seeds > 1:
-    general = metric not in PERCENT_METRICS and metric not in ('parameters', 'multiply_adds')
-    spread = f'{summary.spread:.2g}' if general else format_value(metric, summary.spread)
+  if summary.seeds > 1 and metric not in COUNT_METRICS:
+    spread = (format_value(metric, summary.spread) if metric in PERCENT_METRICS
+              else f'{summary.spread:.2g}')
     text += f' ± {spread}'
   return text
 
