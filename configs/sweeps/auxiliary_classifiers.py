@@ -4,8 +4,10 @@ The paper weighs the two auxiliary losses by 0.3 and reports "a relatively
 minor effect (around 0.5 %)"; aux_loss_weight=0 trains without them (the heads
 are still computed, but receive no gradient).
 full: ImageNet with configs/googlenet.py. small: the digits at 96×96, 2 epochs,
-two seeds: an effect of half a point is within what two seeds spread at this
-scale, and the verdict says so when it is.
+two seeds. GoogLeNet without BatchNorm, at the rate it trains with, is still far
+from fitting the digits after 2 epochs (4 runs take about 9 minutes on two
+cores); an effect of half a point is then within what two seeds spread, and the
+verdict says so.
 """
 
 STATEMENT = ('Szegedy et al. 2015 (§5): auxiliary classifiers weighted 0.3 help by about '
