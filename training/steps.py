@@ -72,7 +72,7 @@ def create_train_state(rng, model, image_size: int, channels: int,
   """Initialises the model and optimiser, replicated on every device of the mesh; the
   moving averages start at the initial weights."""
 
-  def init():
+  def init(rng):
     variables = model.init(rng, jnp.zeros((1, image_size, image_size, channels), jnp.float32),
                            train=False)
     params, batch_stats = variables['params'], variables.get('batch_stats', {})
@@ -82,7 +82,9 @@ def create_train_state(rng, model, image_size: int, channels: int,
                              ema_batch_stats=batch_stats if ema else None,
                              plateau=plateau.init(params) if plateau is not None else None)
 
-  return jax.jit(init, out_shardings=NamedSharding(mesh, P()))()
+  # The key is an argument, not a constant of the program: every seed of a sweep then
+  # shares one compiled initialisation (and its entry in the compilation cache).
+  return jax.jit(init, out_shardings=NamedSharding(mesh, P()))(rng)
 
 
 def evaluated_variables(state: TrainState) -> dict:
