@@ -117,6 +117,11 @@ class Outcome:
     """The seeds' spreads together reach across the difference of the means."""
     return abs(self.left.mean - self.right.mean) <= self.left.spread + self.right.spread
 
+  @property
+  def unseparated(self) -> bool:
+    """Within the spread, with more than one seed on a side (one seed has no spread)."""
+    return self.within_spread and (self.left.seeds > 1 or self.right.seeds > 1)
+
   def describe(self) -> str:
     c = self.comparison
     if self.missing:
@@ -124,7 +129,7 @@ class Outcome:
     text = (f'{c.metric}: {c.left} {format_summary(c.metric, self.left)} {c.op} '
             f'{c.right} {format_summary(c.metric, self.right)}: '
             + ('yes' if self.holds else 'no'))
-    if self.within_spread and (self.left.seeds > 1 or self.right.seeds > 1):
+    if self.unseparated:
       difference = format_value(c.metric, abs(self.left.mean - self.right.mean))
       text += f' (the seeds\' spread is larger than the difference, {difference})'
     return text
@@ -159,8 +164,7 @@ def verdict(outcomes: list[Outcome]) -> str:
     return 'cannot be judged yet'
   text = 'holds' if all(o.holds for o in outcomes) else 'does not hold'
   text += ' at this scale'
-  unseparated = [o for o in outcomes
-                 if o.within_spread and (o.left.seeds > 1 or o.right.seeds > 1)]
+  unseparated = [o for o in outcomes if o.unseparated]
   if unseparated:
     text += (', but the seeds\' spread is larger than the difference in '
              + '; '.join(str(o.comparison) for o in unseparated))

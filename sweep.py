@@ -35,6 +35,7 @@ thin line per seed); the verdict is printed too.
 """
 
 import csv
+import functools
 import importlib.util
 import itertools
 import os
@@ -343,13 +344,18 @@ def group_values(results: list[dict]) -> dict[str, dict[str, list[float]]]:
 
 def multiply_adds(info: dict) -> int:
   """Forward multiply-adds per image of the run's network, from the model summary."""
+  return count_multiply_adds(info['model'], info['image_size'], info['num_classes'],
+                             info.get('channels'))
+
+
+@functools.cache  # a sweep's seeds (and often its runs) share the network and input
+def count_multiply_adds(model: str, image_size: int, num_classes: int, channels) -> int:
   import jax  # Imported here: only reports need the abstract trace.
   # The count is a shape computation: no accelerator needed, and none is probed (which
   # would print a notice per missing platform before the verdict).
   jax.config.update('jax_platforms', 'cpu')
   from models import summary
-  return summary.summarize(info['model'], info['image_size'], info['num_classes'],
-                           info.get('channels')).total_macs
+  return summary.summarize(model, image_size, num_classes, channels).total_macs
 
 
 def claim_lines(plan: dict, values: dict) -> list[str]:
@@ -360,17 +366,16 @@ def claim_lines(plan: dict, values: dict) -> list[str]:
   return claims.report_lines(claim['statement'], claims.judge(claim['expect'], values))
 
 
-def group_table(values: dict, seeds: dict[str, int]) -> list[str]:
+def group_table(values: dict, finished: dict[str, int], seeds: dict[str, int]) -> list[str]:
   """Each group's metrics as mean ± spread over its finished seeds."""
   shown = ['train_error', 'train_loss', 'eval_top1', 'best_eval_top1', 'parameters',
            'multiply_adds', 'images_per_sec']
   lines = ['| group | seeds finished | ' + ' | '.join(m.replace('_', ' ') for m in shown) + ' |',
            '|' + '---|' * (len(shown) + 2)]
   for group, metrics in values.items():
-    finished = len(next(iter(metrics.values()), []))
     cells = [claims.format_summary(m, claims.summarize(metrics[m])) if metrics.get(m) else ''
              for m in shown]
-    lines.append(f'| {group} | {finished}/{seeds[group]} | ' + ' | '.join(cells) + ' |')
+    lines.append(f'| {group} | {finished[group]}/{seeds[group]} | ' + ' | '.join(cells) + ' |')
   return lines
 
 
@@ -391,6 +396,8 @@ def write_report(workdir: str) -> tuple[str, list[str]]:
   plot(results, plan['name'], workdir)
   values = group_values(results)
   seeds = {group: sum(r['group'] == group for r in results) for group in values}
+  finished = {group: sum(r['group'] == group and r['row']['status'] == 'finished'
+                         for r in results) for group in values}
   verdict = claim_lines(plan, values)
 
   def cell(column, value):
@@ -410,7 +417,7 @@ def write_report(workdir: str) -> tuple[str, list[str]]:
             '## Groups: mean ± spread over seeds',
             '', 'Spread: half the range over the finished seeds. Training error and loss: '
             'over the last fifth of the logged steps.', '',
-            *group_table(values, seeds), '', '## Runs', '',
+            *group_table(values, finished, seeds), '', '## Runs', '',
             '| ' + ' | '.join(c.replace('_', ' ') for c in shown) + ' |',
             '|' + '---|' * len(shown)]
   lines += ['| ' + ' | '.join(cell(c, row.get(c, '')) for c in shown) + ' |' for row in rows]

@@ -13,6 +13,12 @@ STATEMENT = ('Simonyan & Zisserman 2015 (§2.3): a stack of 3×3 convolutions ha
              'against 7×7) and discriminates better.')
 
 
+def claim(stack, single):
+  return {'statement': STATEMENT,
+          'expect': [f'parameters[{single}] > parameters[{stack}]',
+                     f'eval_top1[{stack}] > eval_top1[{single}]']}
+
+
 def get_sweep(variant):
   if variant == 'small':
     stack, single = 'vgg16_bn', 'vgg16_bn_one_conv_per_stage'
@@ -22,12 +28,7 @@ def get_sweep(variant):
             'overrides': {'num_epochs': 3.0, 'eval_every_epochs': 1.0, 'log_every_steps': 10,
                           'learning_rate': 0.1},
             'axes': {'model': [stack, single]}, 'seeds': (0, 1),
-            'claim': {'statement': STATEMENT,
-                      'expect': [f'parameters[{single}] > parameters[{stack}]',
-                                 f'eval_top1[{stack}] > eval_top1[{single}]']}}
+            'claim': claim(stack, single)}
   stack, single = 'vgg16', 'vgg16_one_conv_per_stage'
   return {'description': STATEMENT, 'recipe': 'configs/vgg16.py', 'overrides': {},
-          'axes': {'model': [stack, single]},
-          'claim': {'statement': STATEMENT,
-                    'expect': [f'parameters[{single}] > parameters[{stack}]',
-                               f'eval_top1[{stack}] > eval_top1[{single}]']}}
+          'axes': {'model': [stack, single]}, 'claim': claim(stack, single)}

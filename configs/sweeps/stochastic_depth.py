@@ -12,6 +12,12 @@ STATEMENT = ('Huang et al. 2016 (Table 1, Fig. 3): stochastic depth lowers the t
              '(ResNet-110 on CIFAR-10: 6.41 % to 5.25 %) while the training loss stays higher.')
 
 
+def claim(plain, dropped):
+  return {'statement': STATEMENT,
+          'expect': [f'eval_top1[{dropped}] > eval_top1[{plain}]',
+                     f'train_loss[{dropped}] > train_loss[{plain}]']}
+
+
 def get_sweep(variant):
   if variant == 'small':
     plain, dropped = 'resnet20', 'resnet20_stochastic_depth'
@@ -21,12 +27,7 @@ def get_sweep(variant):
             'overrides': {'image_size': 16, 'num_epochs': 30.0, 'eval_every_epochs': 5.0,
                           'log_every_steps': 20},
             'axes': {'model': [plain, dropped]}, 'seeds': (0, 1),
-            'claim': {'statement': STATEMENT,
-                      'expect': [f'eval_top1[{dropped}] > eval_top1[{plain}]',
-                                 f'train_loss[{dropped}] > train_loss[{plain}]']}}
+            'claim': claim(plain, dropped)}
   plain, dropped = 'resnet110', 'resnet110_stochastic_depth'
   return {'description': STATEMENT, 'recipe': 'configs/resnet110_stochastic_depth_cifar10.py',
-          'overrides': {}, 'axes': {'model': [plain, dropped]},
-          'claim': {'statement': STATEMENT,
-                    'expect': [f'eval_top1[{dropped}] > eval_top1[{plain}]',
-                               f'train_loss[{dropped}] > train_loss[{plain}]']}}
+          'overrides': {}, 'axes': {'model': [plain, dropped]}, 'claim': claim(plain, dropped)}
