@@ -206,6 +206,8 @@ def evaluate_checkpoints(members: list[Member], data_config, protocol_list, batc
   if source.skipped_files:
     print(f'warning: {len(source.skipped_files)} image files cannot be decoded and are left '
           f'out, e.g. {", ".join(source.skipped_files[:3])}', file=sys.stderr)
+  for warning in source.warnings:
+    print(f'warning: {warning}', file=sys.stderr)
   image_size = data_config.image_size
   channels = input_pipeline.create_preprocessing(
       source, image_size, data_config.train_preprocess, data_config.eval_preprocess).channels

@@ -30,7 +30,6 @@ inputs do not depend on thread timing. Evaluation visits every example exactly
 once: the last batch is padded with examples whose `mask` is 0.
 """
 
-import concurrent.futures
 import dataclasses
 import math
 import os
@@ -112,6 +111,7 @@ class Source:
   # Small, centred images (digits, CIFAR): pad-and-crop by default, not Inception crops.
   small_images: bool = False
   inferred: str = ''  # what was read from the data rather than known by name (the banner)
+  warnings: tuple[str, ...] = ()  # what the data leaves out, for the user to read
 
 
 def _process_slice(num_examples: int, process_index: int, process_count: int) -> tuple[int, int]:
@@ -222,15 +222,19 @@ def load_tfds_source(name: str, data_dir: str | None = None, manual_dir: str | N
       image_shape=(height, width) if height and width else None, small_images=not encoded)
 
 
-def _is_readable_image(path: str) -> bool:
-  """Whether PIL can fully decode `path` (a truncated or foreign file cannot)."""
-  from PIL import Image  # Imported here: only image folders are checked file by file.
-  try:
-    with Image.open(path) as image:
-      image.load()
-    return True
-  except Exception:  # PIL raises OSError, SyntaxError, ValueError... for bad files.
-    return False
+def decodable_images(paths: list[str], channels: int) -> list[bool]:
+  """Whether each file at `paths` decodes to `channels` channels with the pipeline's own
+  decoder (`preprocessing.decode_image`), so that no file the start-up check lets through
+  fails in the middle of training: a truncated file, a foreign format, a CMYK JPEG."""
+  if not paths:
+    return []
+  dataset = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), np.array(paths)))
+  dataset = dataset.map(
+      lambda index, path: (index, tf.shape(preprocessing.decode_image(tf.io.read_file(path),
+                                                                      channels))[0]),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+  decoded = {int(index) for index, _ in dataset.ignore_errors().as_numpy_iterator()}
+  return [index in decoded for index in range(len(paths))]
 
 
 def _list_image_folder(split_dir: str, class_names: list[str]) -> tuple[list[str], list[int]]:
@@ -277,6 +281,18 @@ class FolderSample:
                ', mean/std from the training images'))
 
 
+def _is_grayscale(image) -> bool:
+  """Whether a PIL image holds only grey levels: by its mode, or by its palette (a GIF or
+  BMP of grey levels is a palette image)."""
+  if image.mode in ('1', 'L', 'LA', 'I', 'I;16', 'F'):
+    return True
+  if image.mode in ('P', 'PA'):
+    palette = image.getpalette() or []
+    return all(palette[i] == palette[i + 1] == palette[i + 2]
+               for i in range(0, len(palette) - 2, 3))
+  return False
+
+
 def sample_image_folder(train_dir: str, class_names: list[str]) -> FolderSample:
   """Channels and size of up to SAMPLED_IMAGES training images, taken across the classes."""
   from PIL import Image  # Imported here: only image folders are sampled.
@@ -286,7 +302,7 @@ def sample_image_folder(train_dir: str, class_names: list[str]) -> FolderSample:
   for path in paths[::step][:SAMPLED_IMAGES]:
     try:
       with Image.open(path) as image:
-        channels.add(1 if image.mode in ('1', 'L', 'LA', 'I', 'I;16', 'F') else 3)
+        channels.add(1 if _is_grayscale(image) else 3)
         shapes.append((image.height, image.width))
     except Exception:  # unreadable files are reported by the split reader
       continue
@@ -302,19 +318,26 @@ def sample_image_folder(train_dir: str, class_names: list[str]) -> FolderSample:
 def image_statistics(paths: list[str], channels: int,
                      max_images: int = 1000) -> tuple[tuple[float, ...], tuple[float, ...]]:
   """Per-channel mean and standard deviation (0-255 scale) of up to `max_images` of the
-  images at `paths`, evenly spaced through the list (so the same on every process)."""
-  from PIL import Image  # Imported here: only image folders are sampled.
+  images at `paths`, evenly spaced through the list (so the same on every process).
+
+  The pixels are the ones training sees: decoded by the pipeline's own decoder (a 16-bit
+  PNG rescaled to 8 bits, as the pipeline does, not clipped as PIL's conversion would).
+  """
+  chosen = list(paths[::max(1, len(paths) // max_images)][:max_images])
   total, squares, count = 0.0, 0.0, 0
-  for path in paths[::max(1, len(paths) // max_images)][:max_images]:
-    try:
-      with Image.open(path) as image:
-        pixels = np.asarray(image.convert('L' if channels == 1 else 'RGB'), np.float64)
-    except Exception:  # unreadable files are reported by the split reader
-      continue
-    pixels = pixels.reshape(-1, channels)
-    total, squares, count = total + pixels.sum(0), squares + (pixels**2).sum(0), count + len(pixels)
+  if chosen:
+    dataset = tf.data.Dataset.from_tensor_slices(np.array(chosen)).map(
+        lambda path: preprocessing.decode_image(tf.io.read_file(path), channels),
+        num_parallel_calls=tf.data.AUTOTUNE)
+    # Unreadable files are reported by the split reader.
+    for image in dataset.ignore_errors().as_numpy_iterator():
+      pixels = image.reshape(-1, channels).astype(np.float64)
+      total, squares = total + pixels.sum(0), squares + (pixels**2).sum(0)
+      count += len(pixels)
   mean = total / max(count, 1)
   std = np.sqrt(np.maximum(squares / max(count, 1) - mean**2, 1.0))
+  mean = np.broadcast_to(mean, (channels,))
+  std = np.broadcast_to(std, (channels,))
   return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
@@ -342,15 +365,16 @@ def load_image_folder_source(root: str, process_index: int = 0, process_count: i
   if not class_names:
     raise DatasetError(f'{train_dir} has no class sub-directories: put each class\'s images '
                        'in train/<class>/')
-  skipped = []
+  # What the images are decides the channels every file must decode to.
+  sample = sample_image_folder(train_dir, class_names)
+  skipped, labels_read = [], {}
 
   def split(split_dir: str) -> Split:
     paths, labels = _list_image_folder(split_dir, class_names)
     if not paths:
       raise DatasetError(f'{split_dir} holds no image files ({", ".join(IMAGE_EXTENSIONS)}) '
                          'in its class sub-directories')
-    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-      readable = list(pool.map(_is_readable_image, paths))
+    readable = decodable_images(paths, sample.channels)
     skipped.extend(p for p, ok in zip(paths, readable) if not ok)
     paths = np.array([p for p, ok in zip(paths, readable) if ok])
     labels = np.array([l for l, ok in zip(labels, readable) if ok], dtype=np.int64)
@@ -359,10 +383,26 @@ def load_image_folder_source(root: str, process_index: int = 0, process_count: i
     result = _split_from_arrays(paths, labels, process_index, process_count)
     result.dataset = result.dataset.map(
         lambda e: {'image': tf.io.read_file(e['image']), 'label': e['label']})
+    labels_read[split_dir] = labels
     return result
 
   train, evaluation = split(train_dir), split(eval_dir)
-  sample = sample_image_folder(train_dir, class_names)
+  empty = [name for label, name in enumerate(class_names) if label not in set(labels_read[train_dir])]
+  if empty:
+    raise DatasetError(
+        f'{len(empty)} class folder{"s" if len(empty) > 1 else ""} of {train_dir} '
+        f'hold{"" if len(empty) > 1 else "s"} no image that decodes ({", ".join(empty[:5])}): '
+        'each would be a class without a training example; add images to it or remove the '
+        'folder')
+  warnings = []
+  eval_only = {name: count for name in sorted(os.listdir(eval_dir))
+               if name not in class_names and os.path.isdir(os.path.join(eval_dir, name))
+               and (count := len(_list_image_folder(eval_dir, [name])[0]))}
+  if eval_only:
+    warnings.append(
+        f'{sum(eval_only.values())} images of {eval_dir} are in class folders that '
+        f'{train_dir} does not have ({", ".join(list(eval_only)[:5])}) and are left out of '
+        'evaluation: add those classes to train/ to learn them, or move the folders away')
   # Photographs keep ImageNet's statistics (those of any pretrained weights); grayscale or
   # small images are normalised with their own, measured on the training images.
   if sample.channels == 3 and not sample.small:
@@ -374,7 +414,8 @@ def load_image_folder_source(root: str, process_index: int = 0, process_count: i
                 # Mirror images of small images (digits, letters) may be another class.
                 flip=not sample.small, mean=mean, std=std, class_names=tuple(class_names),
                 skipped_files=tuple(skipped), image_shape=sample.shape,
-                small_images=sample.small, inferred=sample.describe())
+                small_images=sample.small, inferred=sample.describe(),
+                warnings=tuple(warnings))
 
 
 def load_source(dataset: str, data_dir: str | None = None, manual_dir: str | None = None,
@@ -409,29 +450,38 @@ class Preprocessing:
   channels: int
 
 
+def checked_pipeline(source: Source, image_size: int, text: str,
+                     what: str) -> tuple[preprocessing.Pipeline, int]:
+  """The pipeline of one preprocessing field (`what`: 'train_preprocess' or
+  'eval_preprocess'; empty `text`: `default_preprocessing`), checked to make image_size ×
+  image_size images from this source's images, and the channels it outputs; raises
+  preprocessing.PreprocessError."""
+  if not text:
+    text = default_preprocessing(source, image_size)[what == 'eval_preprocess']
+  size = (preprocessing.Size.exact(*source.image_shape) if source.image_shape
+          else preprocessing.Size())
+  try:
+    pipeline = preprocessing.parse(text)
+    return pipeline, pipeline.check(size, source.channels, image_size, what)
+  except preprocessing.PreprocessError as error:
+    raise preprocessing.PreprocessError(
+        str(error) if str(error).startswith(what) else f'{what}: {error}') from None
+
+
 def create_preprocessing(source: Source, image_size: int, train: str = '',
                          evaluation: str = '') -> Preprocessing:
   """Parses the recipe's strings (empty: `default_preprocessing`) and checks that both make
   image_size × image_size images of the same channels from this source's images; raises
   preprocessing.PreprocessError."""
-  default_train, default_eval = default_preprocessing(source, image_size)
-  size = (preprocessing.Size.exact(*source.image_shape) if source.image_shape
-          else preprocessing.Size())
-  pipelines, channels = [], []
-  for what, text in (('train_preprocess', train or default_train),
-                     ('eval_preprocess', evaluation or default_eval)):
-    try:
-      pipeline = preprocessing.parse(text)
-      channels.append(pipeline.check(size, source.channels, image_size, what))
-    except preprocessing.PreprocessError as error:
-      raise preprocessing.PreprocessError(
-          str(error) if str(error).startswith(what) else f'{what}: {error}') from None
-    pipelines.append(pipeline)
-  if channels[0] != channels[1]:
+  train_pipeline, train_channels = checked_pipeline(source, image_size, train,
+                                                    'train_preprocess')
+  eval_pipeline, eval_channels = checked_pipeline(source, image_size, evaluation,
+                                                  'eval_preprocess')
+  if train_channels != eval_channels:
     raise preprocessing.PreprocessError(
-        f'train_preprocess makes {channels[0]}-channel images but eval_preprocess '
-        f'{channels[1]}-channel ones: convert both the same way')
-  return Preprocessing(pipelines[0], pipelines[1], channels[0])
+        f'train_preprocess makes {train_channels}-channel images but eval_preprocess '
+        f'{eval_channels}-channel ones: convert both the same way')
+  return Preprocessing(train_pipeline, eval_pipeline, train_channels)
 
 
 def preprocess_for_train(example, seed, source: Source, pipeline: preprocessing.Pipeline):
@@ -499,7 +549,7 @@ def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: 
   without it tf.data may deliver neighbouring examples out of order (their
   augmentation stays the same) and resumption is exact up to that order.
   """
-  pipeline = create_preprocessing(source, image_size, train=preprocess).train
+  pipeline, _ = checked_pipeline(source, image_size, preprocess, 'train_preprocess')
   dataset = source.train.dataset
   if not source.encoded:
     dataset = dataset.cache()  # small decoded datasets fit in memory; shared by all epochs
@@ -545,16 +595,16 @@ def eval_batches(source: Source, local_batch_size: int, image_size: int, preproc
   up to a multiple of `devices`, so that any batch size divides over this process's devices.
   """
   steps = num_eval_steps(source, local_batch_size)
-  processing = create_preprocessing(source, image_size, evaluation=preprocess)
+  pipeline, channels = checked_pipeline(source, image_size, preprocess, 'eval_preprocess')
   if views is None:
-    dataset = source.eval.dataset.map(lambda e: preprocess_for_eval(e, source, processing.eval),
+    dataset = source.eval.dataset.map(lambda e: preprocess_for_eval(e, source, pipeline),
                                       num_parallel_calls=tf.data.AUTOTUNE)
-    shape = [image_size, image_size, processing.channels]
+    shape = [image_size, image_size, channels]
   else:
     dataset = source.eval.dataset.map(
         lambda e: {'image': views(e['image']), 'label': e['label'],
                    'mask': tf.constant(1.0, tf.float32)}, num_parallel_calls=tf.data.AUTOTUNE)
-    shape = [views_per_image, image_size, image_size, processing.channels]
+    shape = [views_per_image, image_size, image_size, channels]
 
   def padding(count: int) -> dict:
     return {'image': tf.zeros([count] + shape, tf.uint8), 'label': tf.zeros([count], tf.int64),

@@ -488,11 +488,42 @@ class Pipeline:
           image = first.info.finish_crop(image, seeds[0], *first.args, **dict(first.kwargs))
         ops, seeds = ops[1:], seeds[1:]
       else:
-        image = tf.io.decode_image(image, channels=channels, expand_animations=False)
-        image.set_shape([None, None, channels])
+        image = decode_image(image, channels)
     for op, op_seed in zip(ops, seeds):
       image = op(image, op_seed)
     return to_uint8(image)
+
+
+def decode_image(image_bytes, channels: int):
+  """An encoded image (JPEG, PNG, BMP, GIF) as uint8 pixels with `channels` channels.
+
+  The one decoder of image files: the input pipeline's, and the start-up check's and the
+  statistics' of an image folder, so that all three see the same pixels. 16-bit PNGs come
+  out rescaled to 8 bits (TensorFlow's conversion, a shift by 8 bits). TensorFlow's own
+  channel conversion covers JPEG and PNG; it refuses one channel of a BMP or GIF, whose
+  pixels are therefore decoded as they are stored and converted here (colour to ITU-R 601
+  luma, alpha dropped).
+  """
+  if channels == 3:
+    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+  else:
+    header = tf.strings.substr(image_bytes, 0, 4)
+    image = tf.cond(
+        tf.logical_or(tf.io.is_jpeg(image_bytes), tf.equal(header, b'\x89PNG')),
+        lambda: tf.io.decode_image(image_bytes, channels=1, expand_animations=False),
+        lambda: _to_one_channel(tf.io.decode_image(image_bytes, channels=0,
+                                                   expand_animations=False)))
+  image.set_shape([None, None, channels])
+  return image
+
+
+def _to_one_channel(image):
+  """Grayscale of an image decoded with its own 1 to 4 channels (gray, gray + alpha, RGB,
+  RGBA)."""
+  stored = tf.shape(image)[-1]
+  return tf.cond(stored < 3, lambda: image[..., :1],
+                 lambda: tf.cast(tf.round(tf.image.rgb_to_grayscale(
+                     tf.cast(image[..., :3], tf.float32))), tf.uint8))
 
 
 def _decode_window(image_bytes, channels: int, window_fn):
@@ -503,7 +534,7 @@ def _decode_window(image_bytes, channels: int, window_fn):
     return tf.io.decode_and_crop_jpeg(image_bytes, window, channels=channels)
 
   def other_format():
-    image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+    image = decode_image(image_bytes, channels)
     return _window(image, window_fn(tf.shape(image)))
 
   image = tf.cond(tf.io.is_jpeg(image_bytes), jpeg, other_format)

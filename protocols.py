@@ -299,8 +299,8 @@ class EvalBatches:
 
   def __init__(self, source: input_pipeline.Source, protocol: Protocol, local_batch_size: int,
                image_size: int, eval_preprocess: str, memory_budget_bytes: int = 0):
-    channels = input_pipeline.create_preprocessing(source, image_size,
-                                                   evaluation=eval_preprocess).channels
+    _, channels = input_pipeline.checked_pipeline(source, image_size, eval_preprocess,
+                                                  'eval_preprocess')
     views = None
     if protocol.kind != 'center':
       views = example_views(protocol, source, image_size, channels)

@@ -129,6 +129,8 @@ def load_source(config: ml_collections.ConfigDict, workdir: str):
   if skipped:
     print(f'warning: {len(skipped)} image files cannot be decoded and are left out, e.g. '
           f'{", ".join(skipped[:3])}', file=sys.stderr, flush=True)
+  for warning in source.warnings:
+    print(f'warning: {warning}', file=sys.stderr, flush=True)
   num_classes = source.num_classes if config.num_classes == -1 else config.num_classes
   if num_classes != source.num_classes:
     raise ConfigError(f'config.num_classes={config.num_classes} but {source.name} has '
