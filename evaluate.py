@@ -102,21 +102,40 @@ def load_member(path: str, step: int | None, best: bool,
   return Member(directory, step, info, config, os.path.dirname(directory))
 
 
+# What an ensemble's members must share: they are scored on one stream of images.
+SHARED_BY_MEMBERS = ('num_classes', 'image_size', 'channels', 'dataset')
+
+
 def check_members(members: list[Member], data_config, given, ensemble: bool) -> None:
   """Refuses members that the data or each other cannot be evaluated together with."""
   first = members[0]
   for member in members:
-    for key, wanted in (('num_classes', first.info['num_classes']),
-                        ('image_size', data_config.image_size)):
-      if member.info[key] != wanted:
-        what = 'the ensemble\'s first member' if key == 'num_classes' else 'the evaluation'
+    for key in SHARED_BY_MEMBERS:
+      mine, theirs = member.info.get(key), first.info.get(key)
+      if mine is not None and theirs is not None and mine != theirs:
         raise ConfigError(
-            f'{member.name} has {key}={member.info[key]}, {what} {key}={wanted}: '
-            + ('an ensemble\'s members must share classes and input size' if ensemble else
-               'evaluate it with the config it was trained with'))
+            f'{member.name} has {key}={mine!r}, the ensemble\'s first member {key}={theirs!r}: '
+            'an ensemble\'s members must share classes, input size, channels and dataset')
+    if member.info['image_size'] != data_config.image_size:
+      raise ConfigError(
+          f'{member.name} has image_size={member.info["image_size"]}, the evaluation '
+          f'image_size={data_config.image_size}: '
+          + ('an ensemble\'s members must share classes and input size' if ensemble else
+             'evaluate it with the config it was trained with'))
   if given is not None and not ensemble and given.model != first.info['model']:
     raise ConfigError(f'{first.name} holds a {first.info["model"]} network, --config names '
                       f'{given.model}: pass the recipe it was trained with, or leave --config out')
+
+
+def check_channels(members: list[Member], channels: int, source_name: str) -> None:
+  """Refuses members trained on images of other channels than the evaluation makes."""
+  for member in members:
+    trained = member.info.get('channels')
+    if trained is not None and trained != channels:
+      raise ConfigError(
+          f'{member.name} was trained on {trained}-channel images, but the evaluation makes '
+          f'{channels}-channel images of {source_name}: evaluate it with the config it was '
+          'trained with (its preprocessing converts the channels)')
 
 
 def normalization(member: Member, source) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -211,6 +230,7 @@ def evaluate_checkpoints(members: list[Member], data_config, protocol_list, batc
   image_size = data_config.image_size
   channels = input_pipeline.create_preprocessing(
       source, image_size, data_config.train_preprocess, data_config.eval_preprocess).channels
+  check_channels(members, channels, source.name)
   resolved = [p.resolve(image_size, source.small_images, data_config.eval_preprocess,
                         source.flip) for p in protocol_list]
   mesh = steps.create_mesh()
@@ -219,7 +239,7 @@ def evaluate_checkpoints(members: list[Member], data_config, protocol_list, batc
     network = steps.create_model(member.config, member.info['num_classes'])
     models.append(checkpoints.restore_eval_model(
         checkpoints.open_checkpoints(member.checkpoints_dir), member.step, network, image_size,
-        member.info.get('channels') or channels, member.config.ema_decay > 0, mesh))
+        channels, member.config.ema_decay > 0, mesh))
   parallel_eval = steps.compile_eval_step(mesh, [normalization(m, source) for m in members])
   results = []
   for protocol in resolved:

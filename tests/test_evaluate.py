@@ -167,3 +167,33 @@ def test_bad_input_gets_one_line_a_nonzero_exit_and_writes_nothing(quickstart_ru
   lines = [line for line in completed.stderr.splitlines() if line.startswith('error:')]
   assert len(lines) == 1 and message in lines[0], completed.stderr[-2000:]
   assert not out.exists() and sorted(os.listdir(workdir)) == before
+
+
+def test_members_trained_on_other_channels_are_refused_in_one_line(quickstart_runs, tmp_path):
+  """A recipe that converts the digits to RGB in both pipelines trains (each pipeline is
+  checked against its own recipe string) and evaluates; it is refused as an ensemble member
+  beside the grayscale quickstart, and on the grayscale pipeline of another recipe."""
+  gray, _ = quickstart_runs['embedded']
+  rgb = tmp_path / 'rgb'
+  trained = run_train(QUICKSTART, '--config.num_train_steps=3', '--config.batch_size=8',
+                      '--config.train_preprocess=resize(32)|grayscale_to_rgb',
+                      '--config.eval_preprocess=resize(32)|grayscale_to_rgb', workdir=rgb)
+  assert trained.returncode == 0, trained.stderr[-2000:]
+  assert '| 3 channels' in trained.stdout
+  evaluate_ok(f'--workdir={rgb}')
+  assert results(rgb)[0]['num_examples'] == 360
+  refusals = {
+      'ensemble': ([f'--ensemble={gray},{rgb}', f'--out={tmp_path / "out"}'],
+                   f'{rgb / "checkpoints" / "3"} has channels=3, the ensemble\'s first member '
+                   'channels=1: an ensemble\'s members must share classes, input size, '
+                   'channels and dataset'),
+      'grayscale data': ([f'--workdir={rgb}', QUICKSTART],
+                         f'{rgb / "checkpoints" / "3"} was trained on 3-channel images, but the '
+                         'evaluation makes 1-channel images of digits'),
+  }
+  for name, (arguments, message) in refusals.items():
+    completed = run_evaluate(*arguments)
+    assert completed.returncode == 2, (name, completed.stderr[-2000:])
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and message in last, (name, completed.stderr[-1000:])
+  assert not (tmp_path / 'out').exists()
