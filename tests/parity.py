@@ -10,6 +10,7 @@ script (torch's environment) and the tests (this project's) share this file.
 """
 
 import collections
+import dataclasses
 import io
 import json
 import os
@@ -69,6 +70,40 @@ _STORAGE_NAMES = {np.dtype('float32'): 'FloatStorage', np.dtype('float64'): 'Dou
                   np.dtype('bool'): 'BoolStorage'}
 
 
+@dataclasses.dataclass
+class PthRecord:
+  """One tensor as torch.save pickles it: a view (`offset`, `size`, `stride`, counted in
+  elements) of a storage, which the pickle names by `storage_class`, `key` and `numel`
+  and whose bytes are the archive's member `data/<key>`.
+
+  `pth_records` makes the records torch.save would write; a test edits any field (a
+  number, a string or anything else picklable) to write a damaged or crafted file.
+  `storage_bytes=None` writes no member for the key; records with the same key share one
+  storage, whose bytes the first of them gives.
+  """
+
+  key: object
+  storage_class: str
+  numel: object
+  offset: object
+  size: object
+  stride: object
+  storage_bytes: bytes | None
+
+
+def pth_records(state_dict: dict[str, np.ndarray]) -> dict[str, PthRecord]:
+  """The records of torch.save(state_dict): each tensor a contiguous view of a storage
+  of its own."""
+  records = {}
+  for index, (name, array) in enumerate(state_dict.items()):
+    array = np.array(array, order='C')  # np.ascontiguousarray would make a 0-d array 1-d
+    records[name] = PthRecord(
+        key=str(index), storage_class=_STORAGE_NAMES[array.dtype], numel=array.size, offset=0,
+        size=array.shape, stride=tuple(s // array.itemsize for s in array.strides),
+        storage_bytes=array.tobytes())
+  return records
+
+
 class _Global:
   """A module-level name of torch's, pickled by reference (torch need not be importable)."""
 
@@ -80,24 +115,23 @@ class _Global:
 
 
 class _Storage:
-  """One tensor's storage: pickled as a persistent id, its bytes written beside the pickle."""
+  """A storage's persistent id in the pickle: ('storage', class, key, location, numel)."""
 
-  def __init__(self, key: str, array: np.ndarray):
-    self.key, self.array = key, array
+  def __init__(self, record: PthRecord):
+    self.record = record
 
 
 class _Tensor:
   """Pickled as torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)."""
 
-  def __init__(self, key: str, array: np.ndarray):
-    self.storage = _Storage(key, np.array(array, order="C"))  # ascontiguousarray makes 0-d 1-d
+  def __init__(self, record: PthRecord):
+    self.record = record
 
   def __reduce__(self):
-    array = self.storage.array
-    strides = tuple(s // array.itemsize for s in array.strides)
+    record = self.record
     no_hooks = _Call(_Global('collections', 'OrderedDict'), ())
     return (_Global('torch._utils', '_rebuild_tensor_v2'),
-            (self.storage, 0, array.shape, strides, False, no_hooks))
+            (_Storage(record), record.offset, record.size, record.stride, False, no_hooks))
 
 
 class _Call:
@@ -120,20 +154,34 @@ class _Pickler(pickle._Pickler):  # the Python pickler, whose save() can be exte
 
   def persistent_id(self, obj):
     if isinstance(obj, _Storage):
-      storage_class = _Global('torch', _STORAGE_NAMES[obj.array.dtype])
-      return ('storage', storage_class, obj.key, 'cpu', obj.array.size)
+      record = obj.record
+      return ('storage', _Global('torch', record.storage_class), record.key, 'cpu', record.numel)
     return None
 
 
-def write_pth(path: str, state_dict: dict[str, np.ndarray]) -> None:
-  """`state_dict` in torch.save's zip format (PyTorch >= 1.6), which torch.load reads."""
-  tensors = collections.OrderedDict(
-      (name, _Tensor(str(index), array)) for index, (name, array) in enumerate(state_dict.items()))
+def pth_pickle(records: dict[str, PthRecord]) -> bytes:
+  """data.pkl of a torch.save archive holding `records`."""
   buffer = io.BytesIO()
-  _Pickler(buffer, protocol=2).dump(tensors)
-  with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
-    archive.writestr('archive/data.pkl', buffer.getvalue())
+  _Pickler(buffer, protocol=2).dump(
+      collections.OrderedDict((name, _Tensor(record)) for name, record in records.items()))
+  return buffer.getvalue()
+
+
+def write_pth_records(path: str, records: dict[str, PthRecord], compression=zipfile.ZIP_STORED,
+                      data_pkl: bytes | None = None) -> None:
+  """`records` in torch.save's zip format, its members stored (as torch writes them) or
+  compressed with `compression`; `data_pkl` replaces the pickle of the records."""
+  with zipfile.ZipFile(path, 'w', compression) as archive:
+    archive.writestr('archive/data.pkl', pth_pickle(records) if data_pkl is None else data_pkl)
     archive.writestr('archive/byteorder', 'little')
-    for tensor in tensors.values():
-      archive.writestr(f'archive/data/{tensor.storage.key}', tensor.storage.array.tobytes())
+    written = set()
+    for record in records.values():
+      if record.storage_bytes is not None and str(record.key) not in written:
+        archive.writestr(f'archive/data/{record.key}', record.storage_bytes)
+        written.add(str(record.key))
     archive.writestr('archive/version', '3\n')
+
+
+def write_pth(path: str, state_dict: dict[str, np.ndarray], compression=zipfile.ZIP_STORED) -> None:
+  """`state_dict` in torch.save's zip format (PyTorch >= 1.6), which torch.load reads."""
+  write_pth_records(path, pth_records(state_dict), compression)
