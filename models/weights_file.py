@@ -192,6 +192,8 @@ def _unpickle(data: bytes, path: str):
 
   for opcode, arg, _ in pickletools.genops(data):
     name = opcode.name
+    if name == 'PROTO' and arg > pickle.HIGHEST_PROTOCOL:
+      raise damaged(f'is of pickle protocol {arg}, which Python does not know')
     if name in ('PROTO', 'FRAME'):
       continue
     if name in _PUSH_ARGUMENT:

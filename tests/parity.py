@@ -159,10 +159,11 @@ class _Pickler(pickle._Pickler):  # the Python pickler, whose save() can be exte
     return None
 
 
-def pth_pickle(records: dict[str, PthRecord]) -> bytes:
-  """data.pkl of a torch.save archive holding `records`."""
+def pth_pickle(records: dict[str, PthRecord], protocol: int = 2) -> bytes:
+  """data.pkl of a torch.save archive holding `records` (torch.save's default protocol is
+  2; torch.save(..., pickle_protocol=4) writes frames, memoize and stack-global opcodes)."""
   buffer = io.BytesIO()
-  _Pickler(buffer, protocol=2).dump(
+  _Pickler(buffer, protocol=protocol).dump(
       collections.OrderedDict((name, _Tensor(record)) for name, record in records.items()))
   return buffer.getvalue()
 
