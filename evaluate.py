@@ -91,7 +91,7 @@ def load_member(path: str, step: int | None, best: bool,
   if step not in manager.all_steps():
     raise WorkdirError(f'{directory} has no complete checkpoint of step {step}: it has steps '
                        f'{", ".join(map(str, manager.all_steps())) or "none"}')
-  info = checkpoints.read_run_info(manager, step)
+  info = checkpoints.read_run_info_or_explain(manager, step)
   if 'config' in info:
     config = ml_collections.ConfigDict(info['config'])
   elif given is not None:

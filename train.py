@@ -20,6 +20,7 @@ import time
 
 COMMAND_STARTED = time.monotonic()  # before the imports, which take seconds
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -193,7 +194,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
     if jax.process_index() == 0:
       print(initialization.describe(report), flush=True)
     initialization.write_report(workdir, report)
-  state = checkpoints.restore_checkpoint(manager, state, run_info)
+  state = checkpoints.restore_checkpoint(manager, state, run_info,
+                                         chief=jax.process_index() == 0)
   start_step = int(jax.device_get(state.step))
 
   is_chief = jax.process_index() == 0
@@ -277,11 +279,27 @@ def save(ex: Experiment, step: int, eval_metrics: dict | None) -> None:
   update_status(ex, step=step)
 
 
+def record_end(ex: Experiment, status: str, reason: str) -> None:
+  """On the way out of a failed or interrupted run: the events logged so far, then run.json.
+  Best effort: a full disk may refuse both, and the error on its way out says so."""
+  with contextlib.suppress(Exception):
+    ex.writer.flush()
+  with contextlib.suppress(Exception):
+    update_status(ex, status=status, stop_reason=reason)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   """Trains config.model on config.dataset, evaluating and checkpointing on the way.
 
   Returns the last evaluation's metrics.
   """
+  # One run per workdir: a second one would resume beside this one.
+  with run_folder.hold_workdir(workdir, chief=jax.process_index() == 0):
+    return train_in_held_workdir(config, workdir)
+
+
+def train_in_held_workdir(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """train_and_evaluate's body, in a workdir this process holds."""
   # Counts what JAX compiles (or loads from the cache) up to the first step's end.
   compile_timer = compilation_cache.CompileTimer()
   with compile_timer:
@@ -325,12 +343,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
           stop_cause = preemption.cause
           break
   except KeyboardInterrupt:  # a second signal: stopped at once, at the last checkpoint
-    ex.writer.flush()
-    update_status(ex, status='stopped', stop_reason='SIGINT')
+    record_end(ex, 'stopped', 'SIGINT')
     raise
   except Exception as error:
-    ex.writer.flush()  # keep the events logged so far
-    update_status(ex, status='failed', stop_reason=' '.join(str(error).split()))
+    record_end(ex, 'failed', ' '.join(str(error).split()))
     raise
   ex.manager.wait_until_finished()
   ex.writer.close()

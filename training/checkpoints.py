@@ -5,20 +5,37 @@ Each checkpoint holds the TrainState ('state') and what the run trains
 workdir is never resumed by another run. Checkpoints are <workdir>/checkpoints/<step>.
 """
 
+import glob
+import json
+import logging
 import os
+import shutil
+import sys
+import traceback
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import optax
 import orbax.checkpoint as ocp
 
 from training import optimizers, steps
 from training.configuration import ConfigError
-from training.workdir import WorkdirError
+from training.workdir import (WorkdirError, describe_bytes, describe_error, describe_write_error,
+                              free_bytes)
 
 
 def eval_accuracy(metrics: dict) -> float:
   return metrics['eval_accuracy']
+
+
+# Where resuming moves checkpoints it cannot restore (<workdir>/damaged_checkpoints/<step>):
+# out of the manager's way, so that the run can save those steps again, and kept for a look.
+DAMAGED_FOLDER = 'damaged_checkpoints'
+
+
+class DamagedCheckpointError(WorkdirError):
+  """A checkpoint whose files cannot be read back (truncated, missing, not what was written)."""
 
 
 def create_checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
@@ -41,23 +58,90 @@ def create_checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
       item_names=('state', 'run'))
 
 
+class _WithoutOrbaxLogs(logging.Filter):
+  """Drops orbax's log records, and asyncio's about orbax's tasks: a save's outcome is this
+  module's to report, once (orbax logs each failed write thread's exception, and warns at
+  every checkpoint saved without eval metrics, which most of train.py's are by design)."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return f'{os.sep}orbax{os.sep}' not in record.pathname and record.name != 'asyncio'
+
+
+def _log_handlers() -> list[logging.Handler]:
+  return logging.getLogger('absl').handlers + logging.getLogger().handlers
+
+
+_orbax_leftovers_silenced = False
+
+
+def silence_orbax_leftovers() -> None:
+  """For the rest of the process, after a failed read or write reported in one line.
+
+  Orbax's pending tasks and tensorstore's callbacks then fail as well, after the fact,
+  and print tracebacks of their own: coroutines whose exception nobody retrieves, and
+  callbacks into orbax's event loop once it is closed. Those alone are dropped.
+  """
+  for handler in _log_handlers():
+    handler.addFilter(_WithoutOrbaxLogs())
+  print_exception, print_unraisable = sys.excepthook, sys.unraisablehook
+
+  def excepthook(kind, value, trace):
+    if not (kind is RuntimeError and str(value) == 'Event loop is closed'):
+      print_exception(kind, value, trace)
+
+  def unraisablehook(unraisable):
+    frames = traceback.extract_tb(unraisable.exc_traceback) if unraisable.exc_traceback else []
+    if not any(f'{os.sep}orbax{os.sep}' in frame.filename for frame in frames):
+      print_unraisable(unraisable)
+
+  sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+
+
 def save_checkpoint(manager, step: int, state, run_info: dict, metrics=None) -> None:
   """Saves `state` as step `step` (once); `metrics` rank it for keeping the best.
 
-  A failed write (full disk, lost permissions) is a WorkdirError that names the
-  newest complete checkpoint, which stays as it was.
+  A failed write (a full disk, lost permissions) is a WorkdirError in one line: what
+  was written where, the space left there, and the complete checkpoints, which stay as
+  they were. The half-written folder of `step` is removed.
   """
   if manager.latest_step() == step:
     return
+  # Checked first: a write that runs out of space leaves orbax's threads failing noisily.
+  needed = sum(leaf.nbytes for leaf in jax.tree.leaves(state)) + run_info_bytes(run_info)
+  free = free_bytes(manager.directory)
+  if free is not None and free < needed:
+    raise WorkdirError(
+        f'cannot write the checkpoint of step {step} in {manager.directory}: it takes about '
+        f'{describe_bytes(needed)} and {describe_bytes(free)} are free there; free some space, '
+        'then run the same command to resume; complete checkpoints: steps '
+        f'{", ".join(map(str, manager.all_steps())) or "none yet"}')
+  quiet = _WithoutOrbaxLogs()
+  handlers = _log_handlers()
+  for handler in handlers:
+    handler.addFilter(quiet)
   try:
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                run=ocp.args.JsonSave(run_info)),
                  metrics=metrics)
-  except OSError as error:
+  except Exception as error:  # tensorstore's write errors arrive wrapped, as ValueError
+    silence_orbax_leftovers()
+    if jax.process_index() == 0:
+      for partial in glob.glob(os.path.join(manager.directory, f'{step}.orbax-checkpoint-tmp*')):
+        shutil.rmtree(partial, ignore_errors=True)
+    manager.reload()
+    intact = ', '.join(map(str, manager.all_steps())) or 'none yet'
     raise WorkdirError(
         f'cannot write the checkpoint of step {step} in {manager.directory} '
-        f'({error.strerror or error}): free some space or fix the permissions and run again; '
-        f'the newest complete checkpoint is {describe_latest(manager)}') from error
+        f'({describe_write_error(error)}; {describe_bytes(free_bytes(manager.directory))} free '
+        'there): free some space or fix the permissions, then run the same command to resume; '
+        f'complete checkpoints: steps {intact}') from None
+  finally:
+    for handler in handlers:
+      handler.removeFilter(quiet)
+
+
+def run_info_bytes(run_info: dict) -> int:
+  return len(json.dumps(run_info)) + 64 * 1024  # and orbax's metadata files
 
 
 def describe_run(config: ml_collections.ConfigDict, num_classes: int, channels: int | None = None,
@@ -115,7 +199,27 @@ def locate_checkpoint(path: str, step: int | None = None,
 
 def read_run_info(manager, step: int) -> dict:
   """What the run saved with the checkpoint of `step` (describe_run)."""
-  return manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))['run']
+  info = manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))['run']
+  if not isinstance(info, dict) or not isinstance(info.get('model'), str):
+    raise ValueError(f'its run description is {type(info).__name__}, not what train.py writes')
+  return info
+
+
+def read_run_info_or_explain(manager, step: int) -> dict:
+  """read_run_info, or a DamagedCheckpointError that names the checkpoint and the others."""
+  try:
+    return read_run_info(manager, step)
+  except Exception as error:  # orbax and tensorstore raise many kinds
+    raise damaged_checkpoint(manager, step, error) from None
+
+
+def damaged_checkpoint(manager, step: int, error: BaseException) -> 'DamagedCheckpointError':
+  silence_orbax_leftovers()
+  others = [str(other) for other in manager.all_steps() if other != step]
+  return DamagedCheckpointError(
+      f'the checkpoint {manager.directory}/{step} is damaged ({describe_error(error)}): '
+      + (f'pass --step= one of its other steps ({", ".join(others)})' if others else
+         'restore it from a copy'))
 
 
 def restore_eval_model(manager, step: int, model, image_size: int, channels: int, ema: bool,
@@ -138,6 +242,8 @@ def restore_eval_model(manager, step: int, model, image_size: int, channels: int
         f'the checkpoint of step {step} in {manager.directory} does not hold {type(model).__name__}'
         f'\'s variables at {image_size}×{image_size}×{channels} ({" ".join(str(error).split())[:160]}): '
         'evaluate it with the config it was trained with') from None
+  except Exception as error:  # tensorstore's read errors, wrapped by orbax
+    raise damaged_checkpoint(manager, step, error) from None
   return steps.EvalModel(model.apply, {'params': restored[names[0]],
                                        'batch_stats': restored[names[1]]})
 
@@ -160,21 +266,69 @@ def restore_trained_state(config: ml_collections.ConfigDict, workdir: str, num_c
   return restore_checkpoint(manager, state, describe_run(config, num_classes))
 
 
-def restore_checkpoint(manager, state, run_info: dict):
-  """The newest checkpoint's state, or `state` itself when there is none.
+def restore_checkpoint(manager, state, run_info: dict, chief: bool = True):
+  """The newest checkpoint's state that restores, or `state` itself when there is none.
 
-  Refuses a checkpoint of another model or class count: that workdir belongs
-  to another run.
+  Refuses a checkpoint of another model or class count: that workdir belongs to
+  another run. A checkpoint that cannot be read back (a truncated or missing file)
+  is skipped with a warning for the next older one, and moved (never deleted) into
+  <workdir>/damaged_checkpoints/ by the chief process, so that the run saves its step
+  again on the way.
   """
-  step = manager.latest_step()
-  if step is None:
-    return state
-  saved_info = manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))['run']
-  for key in ('model', 'num_classes', 'image_size'):
-    if saved_info.get(key) != run_info[key]:
-      raise ConfigError(
-          f'{manager.directory} holds a checkpoint with {key}={saved_info.get(key)!r}, this '
-          f'run has {key}={run_info[key]!r}: use another --workdir to start fresh')
+  damaged = []
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      saved_info = read_run_info(manager, step)
+    except Exception as error:  # orbax and tensorstore raise many kinds
+      damaged.append((step, describe_error(error)))
+      continue
+    for key in ('model', 'num_classes', 'image_size'):
+      if saved_info.get(key) != run_info[key]:
+        raise ConfigError(
+            f'{manager.directory} holds a checkpoint with {key}={saved_info.get(key)!r}, this '
+            f'run has {key}={run_info[key]!r}: use another --workdir to start fresh')
+    try:
+      restored = _restore_matching(manager, step, state)
+    except ConfigError:
+      raise
+    except Exception as error:
+      silence_orbax_leftovers()
+      damaged.append((step, describe_error(error)))
+      continue
+    _set_aside(manager, damaged, f'resuming from step {step}', chief)
+    return restored
+  if damaged:
+    steps_text = ', '.join(str(step) for step, _ in damaged)
+    raise DamagedCheckpointError(
+        f'no checkpoint in {manager.directory} can be restored (steps {steps_text}; step '
+        f'{damaged[0][0]}: {damaged[0][1]}): move the checkpoints folder away to start afresh, '
+        'or restore it from a copy')
+  return state
+
+
+def _set_aside(manager, damaged: list[tuple[int, str]], outcome: str, chief: bool) -> None:
+  """Moves the damaged checkpoints out of the manager's folder, saying so on stderr."""
+  if not damaged:
+    return
+  aside = os.path.join(os.path.dirname(manager.directory), DAMAGED_FOLDER)
+  for step, reason in damaged:
+    target = os.path.join(aside, str(step))
+    suffix = 1
+    while os.path.exists(target):
+      target, suffix = os.path.join(aside, f'{step}.{suffix}'), suffix + 1
+    if chief:
+      os.makedirs(aside, exist_ok=True)
+      os.rename(os.path.join(manager.directory, str(step)), target)
+      print(f'warning: the checkpoint of step {step} cannot be restored ({reason}); '
+            f'{outcome}; it is kept in {target}', file=sys.stderr, flush=True)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices('damaged checkpoints set aside')
+  manager.reload()
+
+
+def _restore_matching(manager, step: int, state):
+  """Step `step`'s state in the structure of `state`; a checkpoint of other settings (no
+  EMA or plateau state where this run keeps one, or the reverse) is a ConfigError."""
   try:
     return _restore_state(manager, step, state)
   except ValueError as error:

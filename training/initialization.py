@@ -65,7 +65,7 @@ def open_source(path: str) -> Source:
     directory, step = checkpoints.locate_checkpoint(path)
   except WorkdirError as error:
     raise ConfigError(f'config.init_from: {error}') from None
-  info = checkpoints.read_run_info(checkpoints.open_checkpoints(directory), step)
+  info = checkpoints.read_run_info_or_explain(checkpoints.open_checkpoints(directory), step)
   if 'config' not in info:
     raise ConfigError(f'config.init_from={path}: its checkpoint does not record its network '
                       '(written before checkpoints did): evaluate.py and init_from need a '

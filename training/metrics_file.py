@@ -19,11 +19,20 @@ def format_event(step: int, scalars: dict[str, float]) -> str:
 
 
 def read_events(path: str) -> list[dict[str, Any]]:
-  """All events of a metrics.jsonl file, in order; none if there is no file."""
+  """All events of a metrics.jsonl file, in order; none if there is no file. Lines that
+  are not an event (a JSON object with an integer step) are passed over."""
   if not os.path.exists(path):
     return []
-  with open(path, encoding='utf-8') as f:
-    return [json.loads(line) for line in f if line.strip()]
+  events = []
+  with open(path, encoding='utf-8', errors='replace') as f:
+    for line in f:
+      try:
+        event = json.loads(line)
+      except ValueError:  # a line cut short by a crash, or not this file's
+        continue
+      if isinstance(event, dict) and type(event.get('step')) is int:
+        events.append(event)
+  return events
 
 
 def drop_events_after(path: str, step: int) -> None:
