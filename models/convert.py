@@ -19,6 +19,17 @@ is used exactly once and every variable filled exactly once (BatchNorm's
 `num_batches_tracked` counter is read and dropped: nothing here uses it); the first
 disagreement stops the conversion with one line naming both sides and their shapes.
 
+Values: every other tensor must be floating point and, in float32, finite (NaN or
+infinity would pass silently into every output; --allow_nonfinite converts them anyway).
+
+Auxiliary heads: torchvision drops GoogLeNet's and Inception v3's auxiliary classifiers
+when they are built with weights and without aux_logits=True, so a state dict saved from
+such a model has none of their tensors. Such a file converts: each missing head
+(`Source.auxiliary_heads`) is initialised afresh by its own initialisers with a fixed
+seed, which the summary line and the checkpoint's run description ('initialised_afresh'
+under 'pretrained') say. Evaluation does not use these heads; fine-tuning trains them. A
+file with some but not all of a head's layers is refused.
+
 Layouts: convolution weights (out, in/groups, h, w) become kernels (h, w, in/groups, out);
 linear weights (out, in) become (in, out); a 1×1 convolution fills a Dense (the squeeze-
 and-excitation layers); a linear layer that reads a flattened map (seen from the shape of
@@ -65,6 +76,9 @@ class Source:
   # Module path prefixes of the registry network that the released definition registers
   # after all its other modules but the final classifier.
   registered_last: tuple[str, ...] = ()
+  # (module of the source, module of the registry network) of each auxiliary classifier,
+  # which saved files may lack (see the module docstring).
+  auxiliary_heads: tuple[tuple[str, str], ...] = ()
   note: str = ''
 
 
@@ -108,9 +122,11 @@ SOURCES = {source.model: source for source in [
     # torchvision's GoogLeNet and Inception v3 weights expect transform_input=True, which
     # re-normalises ImageNet-normalised pixels to mean 0.5, std 0.5: their real normalisation.
     _torchvision('googlenet_torchvision', 'googlenet-1378be20.pth', 69.778, name='googlenet',
-                 mean=HALF, std=HALF, registered_last=('aux1', 'aux2')),
+                 mean=HALF, std=HALF, registered_last=('aux1', 'aux2'),
+                 auxiliary_heads=(('aux1', 'aux1'), ('aux2', 'aux2'))),
     _torchvision('inception_v3_torchvision', 'inception_v3_google-0cc3c7bd.pth', 77.294,
-                 name='inception_v3', resize=342, crop=299, mean=HALF, std=HALF),
+                 name='inception_v3', resize=342, crop=299, mean=HALF, std=HALF,
+                 auxiliary_heads=(('AuxLogits', 'aux'),)),
     # timm: resize = floor(input size / crop_pct), as timm's eval transform computes it.
     Source('inception_v4_tfslim', TIMM, 'inception_v4.tf_in1k',
            'timm/inception_v4.tf_in1k model.safetensors', 80.144, resize=341, crop=299,
@@ -129,18 +145,52 @@ SOURCES = {source.model: source for source in [
 
 
 def describe_sources() -> str:
-  """The --list table: each registry network, its source and the published top-1."""
-  lines = [f'{"registry model":<28}{"source":<32}{"weights file":<40}{"top-1 %":>8}  eval']
+  """The --list table: each registry network, its source, the published top-1 and the
+  evaluation its weights expect; columns two spaces apart, as wide as their contents."""
+  def numbers(values) -> str:
+    return ' '.join(f'{value:g}' for value in values)
+
+  rows = [('registry model', 'source', 'weights file', 'top-1 %', 'mean', 'std', 'eval')]
   for source in SOURCES.values():
-    origin = f'{source.library}:{source.name}'
-    lines.append(f'{source.model:<28}{origin:<32}{source.weights:<40}{source.top1:>8.3f}  '
+    rows.append((source.model, f'{source.library}:{source.name}', source.weights,
+                 f'{source.top1:.3f}', numbers(source.mean), numbers(source.std),
                  f'resize {source.resize}, crop {source.crop}, {source.interpolation}'
-                 + (f'; {source.note}' if source.note else ''))
-  return '\n'.join(lines)
+                 + (f'; {source.note}' if source.note else '')))
+  widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+  top1_column = 3  # numbers align on the right
+  return '\n'.join(
+      '  '.join(cell.rjust(width) if column == top1_column else cell.ljust(width)
+                for column, (cell, width) in enumerate(zip(row, widths))).rstrip()
+      for row in rows)
 
 
 class ConversionError(ValueError):
   """Weights that do not fit the network, with what to do."""
+
+
+def check_values(state_dict: dict[str, np.ndarray], allow_nonfinite: bool = False) -> None:
+  """Every weight is a floating-point tensor, finite in float32 unless `allow_nonfinite`.
+
+  An integer or boolean tensor (but BatchNorm's counter, which is dropped) would be cast
+  into a float variable, and NaN or infinity (a float64 value beyond float32's range
+  included) would pass into every output: both are refused, naming the tensor.
+  """
+  for name, value in state_dict.items():
+    if name.rpartition('.')[2] == 'num_batches_tracked':
+      continue
+    if not np.issubdtype(value.dtype, np.floating):
+      raise ConversionError(
+          f'source tensor {name} {tuple(value.shape)} is of dtype {value.dtype}, not floating '
+          'point: weights as released are float (a quantised or damaged file?); download '
+          'them again')
+    if not allow_nonfinite:
+      with np.errstate(over='ignore'):  # float64 beyond float32's range: counted below
+        nonfinite = value.size - np.count_nonzero(np.isfinite(value.astype(np.float32)))
+      if nonfinite:
+        raise ConversionError(
+            f'source tensor {name} {tuple(value.shape)} holds {nonfinite} NaN or infinite '
+            'values (in float32): download the weights again, or pass --allow_nonfinite to '
+            'convert them as they are')
 
 
 def source_layers(state_dict: dict[str, np.ndarray]) -> list[Layer]:
@@ -205,13 +255,72 @@ def _convert_weight(source: Layer, model: Layer, model_name: str) -> np.ndarray:
   return kernel
 
 
+def missing_auxiliary_heads(state_dict: dict[str, np.ndarray],
+                            auxiliary_heads: tuple[tuple[str, str], ...]) -> list[str]:
+  """The registry modules of the auxiliary heads (source module, registry module) of which
+  `state_dict` has no tensor."""
+  return [model_module for source_module, model_module in auxiliary_heads
+          if not any(name.startswith(f'{source_module}.') for name in state_dict)]
+
+
+AUXILIARY_HEAD_SEED = 0
+
+
+def initialise_afresh(model, image_size: int, modules: list[str]) -> dict:
+  """The variables of the network's top-level `modules`, from their own initialisers with
+  a fixed seed: each module is initialised alone, on zeros of the shape the network feeds
+  it (seen by running the network's init abstractly), which spares a whole network's init."""
+  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+
+  calls = {}
+
+  def record(next_fun, args, kwargs, context):
+    path = context.module.path
+    if (context.method_name == '__call__' and len(path) == 1 and path[0] in modules
+        and path[0] not in calls):
+      calls[path[0]] = (context.module.clone(parent=None),
+                        [jax.ShapeDtypeStruct(arg.shape, arg.dtype) for arg in args], kwargs)
+    return next_fun(*args, **kwargs)
+
+  def init():
+    with nn.intercept_methods(record):
+      return model.init(jax.random.key(0), jax.numpy.zeros((1, image_size, image_size, 3)),
+                        train=False)
+
+  jax.eval_shape(init)
+  variables: dict = {}
+  for index, name in enumerate(modules):
+    module, args, kwargs = calls[name]
+    key = jax.random.fold_in(jax.random.key(AUXILIARY_HEAD_SEED), index)
+    head = module.init(key, *[jax.numpy.zeros(arg.shape, arg.dtype) for arg in args], **kwargs)
+    for collection, tree in head.items():
+      variables.setdefault(collection, {})[name] = jax.tree.map(np.asarray, tree)
+  return variables
+
+
 def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model,
-                       image_size: int, registered_last: tuple[str, ...] = ()) -> dict:
-  """The network's variables ({'params': ..., 'batch_stats': ...}) from `state_dict`."""
+                       image_size: int, registered_last: tuple[str, ...] = (),
+                       auxiliary_heads: tuple[tuple[str, str], ...] = ()) -> dict:
+  """The network's variables ({'params': ..., 'batch_stats': ...}) from `state_dict`.
+
+  An auxiliary head (source module, registry module) with no tensor in `state_dict` is
+  initialised afresh; one with some of its layers but not all is refused.
+  """
   import flax  # pylint: disable=import-outside-toplevel
 
   sources = source_layers(state_dict)
   targets, shapes = model_layers(model, image_size)
+  afresh = missing_auxiliary_heads(state_dict, auxiliary_heads)
+  for source_module, model_module in auxiliary_heads:
+    held = [layer for layer in sources if layer.name.startswith(f'{source_module}.')]
+    wanted = [layer for layer in targets if layer.name.split('/')[0] == model_module]
+    if held and len(held) != len(wanted):
+      raise ConversionError(
+          f'the weights hold {len(held)} of the {len(wanted)} layers of {model_name}\'s '
+          f'auxiliary head {source_module} (a saved file has all of them or none): download '
+          'them again')
+  targets = [layer for layer in targets if layer.name.split('/')[0] not in afresh]
   if registered_last:
     moved = [layer for layer in targets if layer.name.split('/')[0] in registered_last]
     kept = [layer for layer in targets if layer not in moved]
@@ -258,6 +367,8 @@ def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model
         f'source tensor {extra.name}.{leaf} {tuple(extra.tensors[leaf].shape)} is left over '
         f'after every variable of {model_name} is filled: these weights are not of '
         f'{model_name} (python -m models.convert --list)')
+  if afresh:
+    filled.update(flax.traverse_util.flatten_dict(initialise_afresh(model, image_size, afresh)))
   expected = flax.traverse_util.flatten_dict(flax.core.unfreeze(shapes))
   unfilled = [key for key in expected if key not in filled]
   if unfilled:
@@ -319,8 +430,10 @@ def run_config(source: Source, num_classes: int, resize: int, crop: int):
 
 
 def write_checkpoint(out: str, source: Source, variables: dict, num_classes: int,
-                     weights_path: str, resize: int, crop: int) -> str:
-  """<out>/checkpoints/0: the variables and the run description evaluate.py reads."""
+                     weights_path: str, resize: int, crop: int,
+                     initialised_afresh: list[str] = ()) -> str:
+  """<out>/checkpoints/0: the variables and the run description evaluate.py reads;
+  `initialised_afresh` names the modules the weights did not fill (auxiliary heads)."""
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
   from training import checkpoints  # pylint: disable=import-outside-toplevel
 
@@ -331,7 +444,7 @@ def write_checkpoint(out: str, source: Source, variables: dict, num_classes: int
       'library': source.library, 'name': source.name, 'file': os.path.abspath(weights_path),
       'published_top1': source.top1, 'resize': resize, 'crop': crop,
       'interpolation': source.interpolation, 'mean': list(source.mean),
-      'std': list(source.std),
+      'std': list(source.std), 'initialised_afresh': list(initialised_afresh),
       'class_names': imagenet_class_names() if num_classes == 1000 else None}
   state = {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
   manager = ocp.CheckpointManager(
@@ -345,6 +458,16 @@ def write_checkpoint(out: str, source: Source, variables: dict, num_classes: int
   return manager.directory
 
 
+def classifier_outputs(state_dict: dict[str, np.ndarray], model_name: str) -> int:
+  """The number of classes: the outputs of the last layer, the classifier of every
+  covered network."""
+  last = source_layers(state_dict)[-1]
+  if last.kind == 'norm' or last.tensors['weight'].shape[0] < 1:
+    raise ConversionError(f'the weights end with {last.name}, not a classifier: these '
+                          f'weights are not of {model_name} (python -m models.convert --list)')
+  return int(last.tensors['weight'].shape[0])
+
+
 def _leaves(tree: dict):
   """The arrays of a nested dict in insertion order (the classifier comes last)."""
   for value in tree.values():
@@ -355,12 +478,22 @@ def _leaves(tree: dict):
 
 
 def check_out(out: str) -> None:
+  """--out is a folder (or a path to make one) that this user can write, without checkpoints."""
   checkpoints_dir = os.path.join(out, 'checkpoints')
+  for path in (out, checkpoints_dir):
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise ConversionError(f'{path} is a file, not a folder: pass an --out folder that is new '
+                            'or empty')
   if os.path.isdir(checkpoints_dir) and os.listdir(checkpoints_dir):
     raise ConversionError(f'{out} already holds checkpoints: pass another --out, or remove it')
-  parent = os.path.dirname(os.path.abspath(out)) or '.'
-  if not os.access(parent if not os.path.exists(out) else out, os.W_OK):
-    raise ConversionError(f'cannot write in {out}: pass an --out folder you can write to')
+  existing = os.path.abspath(out)  # the nearest folder that exists, where writing starts
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise ConversionError(f'{existing} is a file, so --out={out} cannot be made: pass an --out '
+                          'folder path')
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise ConversionError(f'cannot write in {existing}: pass an --out folder you can write to')
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -374,6 +507,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                       help='evaluation resize (shorter side); default: the source\'s')
   parser.add_argument('--crop', type=int, default=None,
                       help='evaluation crop and input size; default: the source\'s')
+  parser.add_argument('--allow_nonfinite', action='store_true',
+                      help='convert weights holding NaN or infinity (refused by default)')
   return parser.parse_args(argv)
 
 
@@ -392,19 +527,27 @@ def main(argv: list[str]) -> int:
     source = SOURCES[args.model]
     check_out(args.out)
     state_dict = in_registration_order(read_weights(args.weights), args.model, args.weights)
-    # The classifier is the last layer of every covered network.
-    num_classes = int(source_layers(state_dict)[-1].tensors['weight'].shape[0])
+    check_values(state_dict, args.allow_nonfinite)
+    num_classes = classifier_outputs(state_dict, args.model)
     model = registry.create(args.model, num_classes=num_classes)
     crop = args.crop or source.crop
-    variables = convert_state_dict(state_dict, args.model, model, crop, source.registered_last)
+    with np.errstate(over='ignore'):  # values beyond float32: refused above, or allowed
+      variables = convert_state_dict(state_dict, args.model, model, crop,
+                                     source.registered_last, source.auxiliary_heads)
+    afresh = missing_auxiliary_heads(state_dict, source.auxiliary_heads)
     directory = write_checkpoint(args.out, source, variables, num_classes, args.weights,
-                                 args.resize or source.resize, crop)
+                                 args.resize or source.resize, crop, afresh)
   except (WeightsError, ConversionError) as error:
-    print(f'error: {error}', file=sys.stderr)
+    # Tensor names come from the file: shown escaped, so that the message stays one line.
+    message = ''.join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))
+    print(f'error: {message}', file=sys.stderr)
     return 2
   count = sum(int(np.prod(v.shape)) for v in _leaves(variables['params']))
+  fresh = (f'; auxiliary heads {", ".join(afresh)} initialised afresh (not in the file, '
+           'unused in evaluation)' if afresh else '')
   print(f'converted {args.weights} ({source.library}:{source.name}) into {args.model}: '
-        f'{count:,} parameters, {len(state_dict)} source tensors; checkpoint {directory}/0')
+        f'{count:,} parameters, {len(state_dict)} source tensors{fresh}; checkpoint '
+        f'{directory}/0')
   return 0
 
 

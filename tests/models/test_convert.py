@@ -7,21 +7,25 @@ ships (.pth without torch, .safetensors), convert them through `python -m models
 and compare logits. Bad weight files and mismatched networks get one line and exit 2.
 """
 
+import dataclasses
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 from safetensors.numpy import save_file
 
 import models
 from models import convert, weights_file
 from tests import parity
+from tests.models import test_weights_fuzz
 from training import checkpoints, steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -238,3 +242,161 @@ def test_a_converted_checkpoint_records_the_sources_evaluation(tmp_path):
   assert pretrained['interpolation'] == 'bilinear' and pretrained['crop'] == 224
   assert len(pretrained['class_names']) == 1000
   assert pretrained['class_names'][0] == 'n01440764'  # tench, class 0 of torchvision's
+  assert pretrained['initialised_afresh'] == []
+
+
+def test_list_shows_each_column_apart_with_the_mean_and_std(tmp_path):
+  """Columns are as wide as their longest entry (timm's long names included) and two
+  spaces apart; each source shows the normalisation its weights expect."""
+  listed = run_convert('--list')
+  assert listed.returncode == 0, listed.stderr
+  rows = [re.split(r' {2,}', line.strip()) for line in listed.stdout.strip().splitlines()]
+  assert rows[0] == ['registry model', 'source', 'weights file', 'top-1 %', 'mean', 'std',
+                     'eval']
+  assert len(rows) == 1 + len(convert.SOURCES)
+  for row, source in zip(rows[1:], convert.SOURCES.values()):
+    assert row[:6] == [source.model, f'{source.library}:{source.name}', source.weights,
+                       f'{source.top1:.3f}', ' '.join(f'{v:g}' for v in source.mean),
+                       ' '.join(f'{v:g}' for v in source.std)], row
+    assert row[6].startswith(f'resize {source.resize}, crop {source.crop}'), row
+  googlenet = rows[1 + list(convert.SOURCES).index('googlenet_torchvision')]
+  assert googlenet[4:6] == ['0.5 0.5 0.5', '0.5 0.5 0.5']
+
+
+def resnet18_records() -> dict:
+  state_dict = parity.seeded_state_dict(parity.load_fixture('resnet18')['tensors'], 0)
+  return parity.pth_records(state_dict)
+
+
+def test_a_view_outside_its_storage_is_refused_naming_the_tensor(tmp_path):
+  """A record whose view reaches past its storage's bytes once copied process memory into
+  the checkpoint (and a large stride segfaulted): now one line names the tensor."""
+  records = resnet18_records()
+  name = 'layer1.0.conv1.weight'
+  edits = {'offset past the end': dict(offset=records[name].numel - 10),
+           'more elements than stored': dict(size=(64 * 64 * 9 + 1,), stride=(0,)),
+           'a stride past the end': dict(stride=(2**40, 9, 3, 1))}
+  for index, (edit, fields) in enumerate(edits.items()):
+    weights = str(tmp_path / f'{index}.pth')
+    parity.write_pth_records(weights, {**records, name: dataclasses.replace(records[name],
+                                                                            **fields)})
+    out = tmp_path / f'out{index}'
+    line = refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={out}'),
+                   f'tensor {name} ', 'download it again')
+    assert 'element' in line, (edit, line)
+    assert not out.exists()
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path):
+  """A 512 MiB deflated storage (a few MB in the file) of which a tensor uses 16 bytes."""
+  weights = str(tmp_path / 'bomb.pth')
+  test_weights_fuzz.bomb(weights, addressed_elements=4)
+  out = tmp_path / 'out'
+  refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={out}'),
+          'the storage of tensor fc.weight holds 536,870,912 bytes, but its tensors take 16')
+  assert not out.exists()
+
+
+def test_nonfinite_and_integer_weights_are_refused_naming_the_tensor(tmp_path):
+  state_dict = parity.seeded_state_dict(parity.load_fixture('resnet18')['tensors'], 0)
+  nan = dict(state_dict)
+  nan['layer2.0.bn1.running_var'] = nan['layer2.0.bn1.running_var'].copy()
+  nan['layer2.0.bn1.running_var'][3] = np.nan
+  beyond_float32 = {name: value.astype(np.float64) for name, value in state_dict.items()}
+  beyond_float32['conv1.weight'] *= 1e300  # finite in float64, infinite in float32
+  integer = dict(state_dict, **{'fc.bias': np.zeros(1000, np.int64)})
+  cases = [(nan, 'source tensor layer2.0.bn1.running_var (128,) holds 1 NaN or infinite'),
+           (beyond_float32, 'source tensor conv1.weight (64, 3, 7, 7) holds'),
+           (integer, 'source tensor fc.bias (1000,) is of dtype int64, not floating point')]
+  for index, (weights, fragment) in enumerate(cases):
+    path = str(tmp_path / f'{index}.pth')
+    parity.write_pth(path, weights)
+    line = refused(run_convert('--model=resnet18', f'--weights={path}',
+                               f'--out={tmp_path / "out"}'), fragment)
+    assert ('--allow_nonfinite' in line) == (index < 2), line
+  assert not (tmp_path / 'out').exists()
+  result = run_convert('--model=resnet18', f'--weights={tmp_path / "0.pth"}',
+                       f'--out={tmp_path / "out"}', '--allow_nonfinite')
+  assert result.returncode == 0, result.stderr
+  manager = checkpoints.open_checkpoints(str(tmp_path / 'out' / 'checkpoints'))
+  state = manager.restore(0, args=ocp.args.Composite(state=ocp.args.StandardRestore()))['state']
+  assert sum(np.isnan(leaf).sum() for leaf in jax.tree.leaves(state['batch_stats'])) == 1
+
+
+def test_an_out_naming_a_file_is_refused(tmp_path):
+  weights = resnet18_weights(tmp_path)
+  notes = tmp_path / 'notes.txt'
+  notes.write_text('mine')
+  refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={notes}'),
+          f'{notes} is a file, not a folder')
+  refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={notes / "run"}'),
+          f'{notes} is a file, so --out={notes / "run"} cannot be made')
+  assert notes.read_text() == 'mine'
+
+
+def safetensors_with_header(path: str, edit) -> None:
+  """Two small tensors in a .safetensors file whose JSON header `edit` changed."""
+  save_file({'a': np.ones((2, 2), np.float32), 'b': np.ones(3, np.float32)}, path)
+  with open(path, 'rb') as file:
+    data = file.read()
+  length = int.from_bytes(data[:8], 'little')
+  header = json.loads(data[8:8 + length])
+  edit(header)
+  text = json.dumps(header).encode()
+  with open(path, 'wb') as file:
+    file.write(len(text).to_bytes(8, 'little') + text + data[8 + length:])
+
+
+def test_safetensors_offsets_outside_the_data_are_refused(tmp_path):
+  """Offsets past the data, overlapping or negative: the safetensors package's checks,
+  as one line."""
+  edits = {'past the data': lambda h: h['b'].update(data_offsets=[16, 32]),
+           'overlapping': lambda h: h['b'].update(data_offsets=[4, 16]),
+           'negative': lambda h: h['b'].update(data_offsets=[-12, 28])}
+  for index, edit in enumerate(edits.values()):
+    path = str(tmp_path / f'{index}.safetensors')
+    safetensors_with_header(path, edit)
+    refused(run_convert('--model=mobilenet_v1_relu6', f'--weights={path}',
+                        f'--out={tmp_path / "out"}'), 'cannot be read as .safetensors',
+            'pass a complete file as downloaded')
+  assert not (tmp_path / 'out').exists()
+
+
+AUXILIARY_HEADS = {'googlenet_torchvision': ('aux1', 'aux2'),
+                   'inception_v3_torchvision': ('AuxLogits',)}
+
+
+@pytest.mark.parametrize('name', sorted(AUXILIARY_HEADS))
+def test_weights_saved_without_auxiliary_heads_convert_with_fresh_ones(name, tmp_path):
+  """torchvision drops GoogLeNet's and Inception v3's auxiliary heads when built with
+  weights: saved so, the file converts, its heads initialised afresh, and gives the
+  source's logits (evaluation does not use the heads)."""
+  fixture = parity.load_fixture(name)
+  state_dict = parity.seeded_state_dict(fixture['tensors'], fixture['weight_seed'])
+  heads = AUXILIARY_HEADS[name]
+  weights = str(tmp_path / 'weights.pth')
+  parity.write_pth(weights, {key: value for key, value in state_dict.items()
+                             if not key.startswith(tuple(f'{head}.' for head in heads))})
+  out = tmp_path / 'converted'
+  result = run_convert(f'--model={name}', f'--weights={weights}', f'--out={out}',
+                       f'--crop={fixture["input_size"]}')
+  assert result.returncode == 0, result.stderr
+  afresh = [module for _, module in convert.SOURCES[name].auxiliary_heads]
+  assert f'auxiliary heads {", ".join(afresh)} initialised afresh' in result.stdout
+  info = checkpoints.read_run_info(checkpoints.open_checkpoints(str(out / 'checkpoints')), 0)
+  assert info['pretrained']['initialised_afresh'] == afresh
+  expected = np.asarray(fixture['logits'])
+  actual = converted_logits(str(out), fixture)
+  assert np.abs(actual - expected).max() / np.abs(expected).max() < 1e-4
+
+
+def test_weights_with_part_of_an_auxiliary_head_are_refused(tmp_path):
+  fixture = parity.load_fixture('googlenet_torchvision')
+  state_dict = parity.seeded_state_dict(fixture['tensors'], fixture['weight_seed'])
+  weights = str(tmp_path / 'weights.pth')
+  parity.write_pth(weights, {key: value for key, value in state_dict.items()
+                             if not key.startswith('aux2.fc2.')})
+  refused(run_convert('--model=googlenet_torchvision', f'--weights={weights}',
+                      f'--out={tmp_path / "out"}'),
+          "hold 3 of the 4 layers of googlenet_torchvision's auxiliary head aux2")
+  assert not (tmp_path / 'out').exists()
