@@ -529,7 +529,8 @@ def crafted_cases(folder: str, records: dict) -> list[Case]:
 
   numel = records['conv.weight'].numel
   with_record('offset at the end of the storage', offset=numel)
-  with_record('a stride of 2**40 (it segfaulted before)', size=(2, 3, 3, 3), stride=(2**40, 9, 3, 1))
+  with_record('a stride of 2**40 (it segfaulted before)', size=(2, 3, 3, 3),
+              stride=(2**40, 9, 3, 1))
   with_record('more elements than the storage (an expanded view)', tensor='fc.row',
               size=(1000,), stride=(0,))
   with_record('a negative stride', stride=(-27, 9, 3, 1))
@@ -591,7 +592,8 @@ def test_mutated_weight_files_are_read_right_or_refused_in_one_line(tmp_path):
 def test_mutated_files_are_refused_by_the_command_line_in_one_line(tmp_path):
   """Three of the fuzzer's kinds of damage, through `python -m models.convert`: exit 2, one
   line, nothing written."""
-  from tests.models.test_convert import refused, run_convert  # pylint: disable=import-outside-toplevel
+  # JAX comes in with test_convert: here, not where the worker imports this file.
+  from tests.models.test_convert import refused, run_convert  # pylint: disable=C0415
   records, _ = source()
   big_stride = dict(records, **{'conv.weight': dataclasses.replace(
       records['conv.weight'], stride=(2**40, 9, 3, 1))})
