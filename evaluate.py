@@ -92,11 +92,21 @@ def load_member(path: str, step: int | None, best: bool,
     raise WorkdirError(f'{directory} has no complete checkpoint of step {step}: it has steps '
                        f'{", ".join(map(str, manager.all_steps())) or "none"}')
   info = checkpoints.read_run_info_or_explain(manager, step)
+  config = None
   if 'config' in info:
     config = ml_collections.ConfigDict(info['config'])
-  elif given is not None:
+    try:  # the file may be damaged or crafted: the same checks as a command line's config
+      configuration.validate_config(config, default.FIELDS)
+    except (ConfigError, TypeError, KeyError, AttributeError) as error:
+      if given is None:
+        raise checkpoints.DamagedCheckpointError(
+            f'the checkpoint {directory}/{step} carries a config that train.py refuses '
+            f'({" ".join(str(error).split())[:200]}): pass --config=<the recipe it was trained '
+            'with>, or evaluate another checkpoint') from None
+      config = None
+  if config is None and given is not None:
     config = given
-  else:
+  elif config is None:
     raise ConfigError(f'the checkpoint {directory}/{step} does not carry its config (written '
                       'before checkpoints did): pass --config=<the recipe it was trained with>')
   return Member(directory, step, info, config, os.path.dirname(directory))
@@ -143,10 +153,8 @@ def normalization(member: Member, source) -> tuple[tuple[float, ...], tuple[floa
   run folder (image folders), else the dataset's."""
   if member.info.get('image_mean') is not None:
     return tuple(member.info['image_mean']), tuple(member.info['image_std'])
-  saved = run_folder.read_json(os.path.join(member.run_dir, 'image_statistics.json'))
-  if saved.get('dataset') == source.name:
-    return tuple(saved['mean']), tuple(saved['std'])
-  return source.mean, source.std
+  saved = run_folder.read_image_statistics(member.run_dir, source.name, source.channels)
+  return saved if saved is not None else (source.mean, source.std)
 
 
 def check_output(folder: str) -> dict:
@@ -163,10 +171,29 @@ def check_output(folder: str) -> dict:
   if not os.path.exists(existing):
     return {'results': []}
   saved = run_folder.read_json(existing)
-  if not isinstance(saved.get('results'), list):
+  if not (isinstance(saved.get('results'), list)
+          and all(_is_result(result) for result in saved['results'])):
     raise WorkdirError(f'{existing} is not an {RESULTS_JSON} this tool wrote: move it away or '
                        'pass --out=<another folder>')
   return saved
+
+
+def _is_result(result) -> bool:
+  """Whether `result` is one of eval.json's results as `record` writes them (what result_key
+  and table read of it)."""
+  if not isinstance(result, dict):
+    return False
+  members = result.get('members', [])
+  if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+    return False
+  scores = ('eval_error', 'eval_top5_error', 'eval_accuracy', 'eval_top5_accuracy',
+            'eval_loss')
+  return (isinstance(result.get('protocol'), str)
+          and all(type(result.get(key)) is int for key in ('views_per_image', 'num_examples'))
+          and all(type(entry.get(key)) in (int, float)
+                  for entry in [result] + members for key in scores)
+          and all(isinstance(entry.get('model'), str) and isinstance(entry.get('checkpoint'), str)
+                  and type(entry.get('checkpoint_step')) is int for entry in members or [result]))
 
 
 def result_key(result: dict) -> tuple:

@@ -342,10 +342,14 @@ def group_values(results: list[dict]) -> dict[str, dict[str, list[float]]]:
   return values
 
 
-def multiply_adds(info: dict) -> int:
-  """Forward multiply-adds per image of the run's network, from the model summary."""
-  return count_multiply_adds(info['model'], info['image_size'], info['num_classes'],
-                             info.get('channels'))
+def multiply_adds(info: dict) -> int | str:
+  """Forward multiply-adds per image of the run's network, from the model summary; '' where
+  run.json does not describe a network this project builds (damaged, or another's)."""
+  try:
+    return count_multiply_adds(info['model'], info['image_size'], info['num_classes'],
+                               info.get('channels'))
+  except (KeyError, TypeError, ValueError):
+    return ''
 
 
 @functools.cache  # a sweep's seeds (and often its runs) share the network and input
@@ -379,13 +383,34 @@ def group_table(values: dict, finished: dict[str, int], seeds: dict[str, int]) -
   return lines
 
 
-def write_report(workdir: str) -> tuple[str, list[str]]:
-  """results.md, results.csv and curves.png; returns results.md's path and the claim's
-  verdict lines (empty for a sweep without a claim)."""
-  plan = run_folder.read_json(os.path.join(workdir, 'sweep.json'))
+def _is_planned_run(run) -> bool:
+  """A run of sweep.json as load_sweep makes it, its name a folder inside the sweep's."""
+  name = run.get('name') if isinstance(run, dict) else None
+  return (isinstance(name, str) and name not in ('', '.', '..') and os.sep not in name
+          and '\0' not in name and isinstance(run.get('overrides'), dict)
+          and isinstance(run.get('all_overrides'), dict)
+          and isinstance(run.get('group', ''), str))
+
+
+def read_plan(workdir: str) -> dict:
+  """<workdir>/sweep.json, checked: it names the folders the report reads."""
+  path = os.path.join(workdir, 'sweep.json')
+  plan = run_folder.read_json(path)
   if not plan:
     raise SweepError(f'{workdir} holds no sweep.json: pass the --workdir of a sweep '
                      '(sweep.py writes sweep.json when it starts)')
+  if not (all(isinstance(plan.get(key), str) for key in ('name', 'description', 'recipe'))
+          and isinstance(plan.get('overrides'), dict) and isinstance(plan.get('runs'), list)
+          and all(_is_planned_run(run) for run in plan['runs'])):
+    raise SweepError(f'{path} is not a sweep.json this script wrote (a name and runs, each '
+                     'run a folder of the sweep): start the sweep in a new --workdir')
+  return plan
+
+
+def write_report(workdir: str) -> tuple[str, list[str]]:
+  """results.md, results.csv and curves.png; returns results.md's path and the claim's
+  verdict lines (empty for a sweep without a claim)."""
+  plan = read_plan(workdir)
   results = [run_results(run, os.path.join(workdir, run['name'])) for run in plan['runs']]
   rows = [r['row'] for r in results]
   columns = list(dict.fromkeys(key for row in rows for key in row))

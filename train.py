@@ -97,21 +97,14 @@ def is_due(step: int, every_steps: int, total_steps: int) -> bool:
   return step % every_steps == 0 or step == total_steps
 
 
-# Normalisation measured on an image folder's data, kept so that a resumed run uses the
-# numbers it started with even if the folder has changed since.
-IMAGE_STATISTICS_FILE = 'image_statistics.json'
-
-
 def keep_image_statistics(source, workdir: str):
   """`source` with the mean/std saved in the workdir by the run's first start, if any;
   else saves its own there."""
-  path = os.path.join(workdir, IMAGE_STATISTICS_FILE)
-  saved = run_folder.read_json(path)
-  if saved.get('dataset') == source.name:
-    return dataclasses.replace(source, mean=tuple(saved['mean']), std=tuple(saved['std']))
+  saved = run_folder.read_image_statistics(workdir, source.name, source.channels)
+  if saved is not None:
+    return dataclasses.replace(source, mean=saved[0], std=saved[1])
   if jax.process_index() == 0:
-    run_folder.write_json_atomically(path, {'dataset': source.name, 'mean': source.mean,
-                                            'std': source.std})
+    run_folder.write_image_statistics(workdir, source.name, source.mean, source.std)
   return source
 
 

@@ -8,6 +8,7 @@ workdir is never resumed by another run. Checkpoints are <workdir>/checkpoints/<
 import glob
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -19,6 +20,7 @@ import ml_collections
 import optax
 import orbax.checkpoint as ocp
 
+import models
 from training import optimizers, steps
 from training.configuration import ConfigError
 from training.workdir import (WorkdirError, describe_bytes, describe_error, describe_write_error,
@@ -200,9 +202,43 @@ def locate_checkpoint(path: str, step: int | None = None,
 def read_run_info(manager, step: int) -> dict:
   """What the run saved with the checkpoint of `step` (describe_run)."""
   info = manager.restore(step, args=ocp.args.Composite(run=ocp.args.JsonRestore()))['run']
-  if not isinstance(info, dict) or not isinstance(info.get('model'), str):
-    raise ValueError(f'its run description is {type(info).__name__}, not what train.py writes')
+  check_run_info(info)
   return info
+
+
+def _is_count(value, largest: int = 1 << 31) -> bool:
+  return type(value) is int and 0 < value <= largest
+
+
+def _is_statistics(values, channels) -> bool:
+  return (isinstance(values, list) and len(values) == (channels or len(values)) and
+          all(type(v) in (int, float) and math.isfinite(v) for v in values))
+
+
+def check_run_info(info) -> None:
+  """Raises ValueError unless `info` is a run description as describe_run writes it: the
+  fields evaluation and resuming use, of their types and in their ranges."""
+  if not isinstance(info, dict):
+    raise ValueError(f'its run description is a {type(info).__name__}, not an object')
+  problems = []
+  if not isinstance(info.get('model'), str) or info['model'] not in models.names():
+    problems.append(f'model={info.get("model")!r} is no registered network')
+  for key in ('num_classes', 'image_size'):
+    if not _is_count(info.get(key), 1 << 20):
+      problems.append(f'{key}={info.get(key)!r} is not a positive count')
+  channels = info.get('channels')
+  if channels is not None and not _is_count(channels, 4):
+    problems.append(f'channels={channels!r} is not 1 to 4')
+  for key in ('image_mean', 'image_std'):
+    if info.get(key) is not None and not _is_statistics(info[key], channels):
+      problems.append(f'{key} is not {channels or "a list of"} finite numbers')
+  if info.get('image_std') is not None and not problems and min(info['image_std']) <= 0:
+    problems.append('image_std is not positive')
+  if 'config' in info and not (isinstance(info['config'], dict)
+                               and info['config'].get('model') == info.get('model')):
+    problems.append('its config does not name its model')
+  if problems:
+    raise ValueError(f'its run description is not what train.py writes: {problems[0]}')
 
 
 def read_run_info_or_explain(manager, step: int) -> dict:

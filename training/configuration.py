@@ -116,7 +116,11 @@ def validate_config(config: ml_collections.ConfigDict, fields: Sequence[Field]) 
     raise ConfigError(describe_unknown(unknown[0], fields))
   for field in fields:
     value = config[field.name]
-    if field.rule and not field.rule.check(value, config):
+    try:
+      allowed = field.rule is None or field.rule.check(value, config)
+    except (TypeError, ValueError):  # a value of another type (a crafted checkpoint's config)
+      allowed = False
+    if not allowed:
       raise ConfigError(f'config.{field.name}={value!r} is not allowed: use '
                         f'{field.rule.describe(value)}')
 

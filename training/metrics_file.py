@@ -20,7 +20,7 @@ def format_event(step: int, scalars: dict[str, float]) -> str:
 
 def read_events(path: str) -> list[dict[str, Any]]:
   """All events of a metrics.jsonl file, in order; none if there is no file. Lines that
-  are not an event (a JSON object with an integer step) are passed over."""
+  are not an event (a JSON object of numbers with an integer step) are passed over."""
   if not os.path.exists(path):
     return []
   events = []
@@ -30,7 +30,8 @@ def read_events(path: str) -> list[dict[str, Any]]:
         event = json.loads(line)
       except ValueError:  # a line cut short by a crash, or not this file's
         continue
-      if isinstance(event, dict) and type(event.get('step')) is int:
+      if (isinstance(event, dict) and type(event.get('step')) is int
+          and all(type(value) in (int, float) for value in event.values())):
         events.append(event)
   return events
 

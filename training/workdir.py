@@ -21,6 +21,7 @@ import datetime
 import errno
 import fcntl
 import json
+import math
 import os
 import shutil
 import socket
@@ -29,6 +30,9 @@ from typing import Any, Iterator
 
 RUN_STATUS_FILE = 'run.json'
 LOCK_FILE = 'train.lock'
+# Normalisation measured on an image folder's data, kept so that a resumed run uses the
+# numbers it started with even if the folder has changed since.
+IMAGE_STATISTICS_FILE = 'image_statistics.json'
 
 
 class WorkdirError(OSError):
@@ -167,6 +171,39 @@ def write_run_status(workdir: str, status: dict) -> None:
   write_json_atomically(os.path.join(workdir, RUN_STATUS_FILE), status)
 
 
+# The fields of run.json that tools read, and the types train.py writes them with.
+RUN_STATUS_TYPES = {'model': (str,), 'dataset': (str,), 'status': (str,), 'num_classes': (int,),
+                    'image_size': (int,), 'channels': (int, type(None)), 'parameters': (int,),
+                    'step': (int,), 'total_steps': (int,), 'batch_size': (int,),
+                    'last_eval': (dict, type(None))}
+
+
 def read_run_status(workdir: str) -> dict:
-  """<workdir>/run.json, or {} for a run that has not started."""
-  return read_json(os.path.join(workdir, RUN_STATUS_FILE))
+  """<workdir>/run.json, or {} for a run that has not started. A field of another type than
+  train.py writes (a damaged or crafted file) is left out."""
+  status = read_json(os.path.join(workdir, RUN_STATUS_FILE))
+  return {key: value for key, value in status.items()
+          if type(value) in RUN_STATUS_TYPES.get(key, (type(value),))}
+
+
+def read_image_statistics(workdir: str, dataset: str,
+                          channels: int) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+  """The mean and std a run measured on `dataset` and kept in its workdir, or None where it
+  kept none (or kept them for another dataset); a damaged file is a WorkdirError."""
+  path = os.path.join(workdir, IMAGE_STATISTICS_FILE)
+  saved = read_json(path)
+  if not saved or saved.get('dataset') != dataset:
+    return None
+  mean, std = saved.get('mean'), saved.get('std')
+  numbers = [value for values in (mean, std) if isinstance(values, list) for value in values]
+  if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == channels
+          and all(type(v) in (int, float) and math.isfinite(v) for v in numbers)
+          and min(std) > 0):
+    raise WorkdirError(f'{path} does not hold {channels} finite means and positive standard '
+                       'deviations: delete it to measure them again from the training images')
+  return tuple(mean), tuple(std)
+
+
+def write_image_statistics(workdir: str, dataset: str, mean, std) -> None:
+  write_json_atomically(os.path.join(workdir, IMAGE_STATISTICS_FILE),
+                        {'dataset': dataset, 'mean': list(mean), 'std': list(std)})
