@@ -87,13 +87,17 @@ def silence_orbax_leftovers() -> None:
     handler.addFilter(_WithoutOrbaxLogs())
   print_exception, print_unraisable = sys.excepthook, sys.unraisablehook
 
+  def is_leftover(kind, value, trace) -> bool:
+    frames = traceback.extract_tb(trace) if trace else []
+    return ((kind is RuntimeError and str(value) == 'Event loop is closed')
+            or any(f'{os.sep}orbax{os.sep}' in frame.filename for frame in frames))
+
   def excepthook(kind, value, trace):
     if not (kind is RuntimeError and str(value) == 'Event loop is closed'):
       print_exception(kind, value, trace)
 
   def unraisablehook(unraisable):
-    frames = traceback.extract_tb(unraisable.exc_traceback) if unraisable.exc_traceback else []
-    if not any(f'{os.sep}orbax{os.sep}' in frame.filename for frame in frames):
+    if not is_leftover(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback):
       print_unraisable(unraisable)
 
   sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
@@ -210,8 +214,9 @@ def _is_count(value, largest: int = 1 << 31) -> bool:
   return type(value) is int and 0 < value <= largest
 
 
-def _is_statistics(values, channels) -> bool:
-  return (isinstance(values, list) and len(values) == (channels or len(values)) and
+def _is_statistics(values) -> bool:
+  # One value per channel of the data, which the preprocessing may convert (1 to 3, 3 to 1).
+  return (isinstance(values, list) and 1 <= len(values) <= 4 and
           all(type(v) in (int, float) and math.isfinite(v) for v in values))
 
 
@@ -230,8 +235,8 @@ def check_run_info(info) -> None:
   if channels is not None and not _is_count(channels, 4):
     problems.append(f'channels={channels!r} is not 1 to 4')
   for key in ('image_mean', 'image_std'):
-    if info.get(key) is not None and not _is_statistics(info[key], channels):
-      problems.append(f'{key} is not {channels or "a list of"} finite numbers')
+    if info.get(key) is not None and not _is_statistics(info[key]):
+      problems.append(f'{key} is not 1 to 4 finite numbers')
   if info.get('image_std') is not None and not problems and min(info['image_std']) <= 0:
     problems.append('image_std is not positive')
   if 'config' in info and not (isinstance(info['config'], dict)
