@@ -362,7 +362,7 @@ def main(argv):
   except (ConfigError, input_pipeline.DatasetError, preprocessing.PreprocessError,
           protocols.ProtocolError, WorkdirError, distributed.DistributedError) as error:
     print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
+    checkpoints.end_process(2)
 
 
 if __name__ == '__main__':

@@ -389,10 +389,11 @@ def main(argv):
   try:
     distributed.initialize(FLAGS.config)
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    checkpoints.end_process(0)  # quietly, after skipping a damaged checkpoint
   except (ConfigError, input_pipeline.DatasetError, preprocessing.PreprocessError, WorkdirError,
           distributed.DistributedError) as error:
     print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
+    checkpoints.end_process(2)
   except NonFiniteError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(1)

@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import traceback
+import warnings
 
 import jax
 from jax.experimental import multihost_utils
@@ -83,6 +84,12 @@ def silence_orbax_leftovers() -> None:
   and print tracebacks of their own: coroutines whose exception nobody retrieves, and
   callbacks into orbax's event loop once it is closed. Those alone are dropped.
   """
+  global _orbax_leftovers_silenced
+  if _orbax_leftovers_silenced:
+    return
+  _orbax_leftovers_silenced = True
+  warnings.filterwarnings('ignore', message="coroutine '.*' was never awaited",
+                          category=RuntimeWarning)
   for handler in _log_handlers():
     handler.addFilter(_WithoutOrbaxLogs())
   print_exception, print_unraisable = sys.excepthook, sys.unraisablehook
@@ -101,6 +108,17 @@ def silence_orbax_leftovers() -> None:
       print_unraisable(unraisable)
 
   sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+
+
+def end_process(status: int) -> None:
+  """sys.exit(status); where a checkpoint failed to read or write, an exit that skips the
+  interpreter's shutdown, during which orbax's abandoned tasks and tensorstore's callbacks
+  would print their own failures after the one line that reported it."""
+  if _orbax_leftovers_silenced and jax.process_count() == 1:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # pylint: disable=protected-access
+  sys.exit(status)
 
 
 def save_checkpoint(manager, step: int, state, run_info: dict, metrics=None) -> None:
