@@ -58,13 +58,14 @@ def test_a_second_run_on_a_held_workdir_is_refused_and_a_killed_runs_lock_is_not
   assert holder['pid'] != first.pid
 
 
-def damage(checkpoint) -> str:
-  """Cuts the largest data file of a checkpoint's state to 1,000 bytes."""
-  files = [os.path.join(root, name) for root, _, names in os.walk(checkpoint / 'state')
-           for name in names]
-  largest = max(files, key=os.path.getsize)
-  os.truncate(largest, 1000)
-  return largest
+def damage(checkpoint) -> None:
+  """Cuts every data file of a checkpoint's state to half its size: whatever part of the
+  state a reader needs (evaluation reads the parameters alone), it meets a cut file."""
+  for root, _, names in os.walk(checkpoint / 'state'):
+    if os.path.basename(root) == 'd':
+      for name in names:
+        path = os.path.join(root, name)
+        os.truncate(path, os.path.getsize(path) // 2)
 
 
 def test_damaged_checkpoints_are_named_and_resuming_falls_back_to_an_intact_one(tmp_path):
@@ -90,7 +91,7 @@ def test_damaged_checkpoints_are_named_and_resuming_falls_back_to_an_intact_one(
   warnings = [line for line in second.stderr.splitlines() if line.startswith('warning: ')]
   assert len(warnings) == 2, second.stderr[-3000:]
   assert warnings[0].startswith('warning: the checkpoint of step 30 cannot be restored (')
-  assert 'is not valid for value of size 1000' in warnings[0]
+  assert 'is not valid for value of size' in warnings[0] or 'Truncated' in warnings[0]
   assert warnings[0].endswith('; resuming from step 10; it is kept in '
                               f'{tmp_path / "damaged_checkpoints" / "30"}'), warnings[0]
   assert 'step 20 cannot be restored (JSONDecodeError' in warnings[1]

@@ -297,6 +297,8 @@ def restore_eval_model(manager, step: int, model, image_size: int, channels: int
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
         abstract, restore_args=restore_args, partial_restore=True)))['state']
   except (ValueError, KeyError) as error:
+    if 'in OCDBT database' in describe_error(error):  # tensorstore could not read a file
+      raise damaged_checkpoint(manager, step, error) from None
     raise ConfigError(
         f'the checkpoint of step {step} in {manager.directory} does not hold {type(model).__name__}'
         f'\'s variables at {image_size}×{image_size}×{channels} ({" ".join(str(error).split())[:160]}): '
