@@ -43,6 +43,7 @@ class DamagedCheckpointError(WorkdirError):
 
 def create_checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
   """Keeps the newest `keep` checkpoints plus the one with the best eval accuracy."""
+  ignore_callbacks_into_closed_loops()
   policy = ocp.checkpoint_managers.AnyPreservationPolicy([
       ocp.checkpoint_managers.LatestN(n=keep),
       ocp.checkpoint_managers.BestN(get_metric_fn=eval_accuracy, n=1,
@@ -75,6 +76,32 @@ def _log_handlers() -> list[logging.Handler]:
 
 
 _orbax_leftovers_silenced = False
+_closed_loop_callbacks_ignored = False
+
+
+def _is_callback_into_closed_loop(kind, value) -> bool:
+  return kind is RuntimeError and str(value) == 'Event loop is closed'
+
+
+def ignore_callbacks_into_closed_loops() -> None:
+  """For the rest of the process, from before the first checkpoint read or write.
+
+  When a write fails, orbax closes its event loop while tensorstore still has callbacks
+  pending; each then fails in a tensorstore thread, which prints it through sys.excepthook,
+  possibly before the failure reaches this module. Those alone are dropped: such a
+  RuntimeError is only ever the aftermath of an error reported on its own.
+  """
+  global _closed_loop_callbacks_ignored
+  if _closed_loop_callbacks_ignored:
+    return
+  _closed_loop_callbacks_ignored = True
+  print_exception = sys.excepthook
+
+  def excepthook(kind, value, trace):
+    if not _is_callback_into_closed_loop(kind, value):
+      print_exception(kind, value, trace)
+
+  sys.excepthook = excepthook
 
 
 def silence_orbax_leftovers() -> None:
@@ -88,26 +115,23 @@ def silence_orbax_leftovers() -> None:
   if _orbax_leftovers_silenced:
     return
   _orbax_leftovers_silenced = True
+  ignore_callbacks_into_closed_loops()
   warnings.filterwarnings('ignore', message="coroutine '.*' was never awaited",
                           category=RuntimeWarning)
   for handler in _log_handlers():
     handler.addFilter(_WithoutOrbaxLogs())
-  print_exception, print_unraisable = sys.excepthook, sys.unraisablehook
+  print_unraisable = sys.unraisablehook
 
   def is_leftover(kind, value, trace) -> bool:
     frames = traceback.extract_tb(trace) if trace else []
-    return ((kind is RuntimeError and str(value) == 'Event loop is closed')
+    return (_is_callback_into_closed_loop(kind, value)
             or any(f'{os.sep}orbax{os.sep}' in frame.filename for frame in frames))
-
-  def excepthook(kind, value, trace):
-    if not (kind is RuntimeError and str(value) == 'Event loop is closed'):
-      print_exception(kind, value, trace)
 
   def unraisablehook(unraisable):
     if not is_leftover(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback):
       print_unraisable(unraisable)
 
-  sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+  sys.unraisablehook = unraisablehook
 
 
 def end_process(status: int) -> None:
@@ -182,6 +206,7 @@ def describe_run(config: ml_collections.ConfigDict, num_classes: int, channels: 
 
 def open_checkpoints(directory: str) -> ocp.CheckpointManager:
   """The checkpoints in `directory` (a run's checkpoints/ folder), read-only."""
+  ignore_callbacks_into_closed_loops()
   return ocp.CheckpointManager(
       os.path.abspath(directory),
       options=ocp.CheckpointManagerOptions(read_only=True, create=False, best_fn=eval_accuracy,
