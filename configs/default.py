@@ -83,20 +83,38 @@ FIELDS = (
           only_when('lr_schedule', 'plateau', 2, positive())),
     Field('warmup_epochs', 0.0, 'Linear warmup to the peak rate (Goyal et al. 2017).',
           at_least_zero()),
-    Field('optimizer', 'sgd', "'sgd' (with momentum) or 'rmsprop' (TensorFlow's, as the "
-          'Inception and MobileNet papers used it).', one_of(*optimizers.OPTIMIZERS)),
-    Field('momentum', 0.9, 'Momentum of SGD or of RMSProp.', fraction_below_one()),
+    Field('optimizer', 'sgd', "'sgd' (with momentum), 'rmsprop' (TensorFlow's, as the "
+          "Inception and MobileNet papers used it), 'adamw' (decoupled weight decay), 'lamb' "
+          "(timm's, as in \"ResNet strikes back\") or 'lars' (the MLPerf ResNet reference's).",
+          one_of(*optimizers.OPTIMIZERS)),
+    Field('momentum', 0.9, 'Momentum of SGD, RMSProp or LARS (AdamW and LAMB: adam_b1).',
+          only_when('optimizer', ('sgd', 'rmsprop', 'lars'), 0.9, fraction_below_one())),
     Field('nesterov', False, 'Nesterov momentum (SGD).', only_when('optimizer', 'sgd', False)),
     Field('rmsprop_decay', 0.9, "RMSProp's decay of the mean square.",
           only_when('optimizer', 'rmsprop', 0.9, fraction_below_one())),
     Field('rmsprop_epsilon', 1.0, "RMSProp's ε, inside the square root (Inception v3: 1.0).",
           only_when('optimizer', 'rmsprop', 1.0, positive())),
+    Field('adam_b1', 0.9, "AdamW's and LAMB's decay of the gradient's moving average (β1).",
+          only_when('optimizer', ('adamw', 'lamb'), 0.9, fraction_below_one())),
+    Field('adam_b2', 0.999, "AdamW's and LAMB's decay of the squared gradient's moving "
+          'average (β2).', only_when('optimizer', ('adamw', 'lamb'), 0.999,
+                                     fraction_below_one())),
+    Field('adam_epsilon', 1e-8, "AdamW's and LAMB's ε, outside the square root (torch's AdamW: "
+          "1e-8; timm's Lamb: 1e-6).",
+          only_when('optimizer', ('adamw', 'lamb'), 1e-8, positive())),
+    Field('lars_trust_coefficient', 0.001, "LARS's trust coefficient η: a kernel's rate is "
+          'lr·η·‖w‖ / (‖g‖ + weight_decay·‖w‖ + lars_epsilon) (MLPerf: 0.001).',
+          only_when('optimizer', 'lars', 0.001, positive())),
+    Field('lars_epsilon', 0.0, "LARS's ε in the trust ratio's denominator (MLPerf: 0; timm: "
+          '1e-8).', only_when('optimizer', 'lars', 0.0, at_least_zero())),
     Field('grad_clip_norm', 0.0, 'Clip the gradient to this global norm; 0 = off (Inception '
           'v3: 2.0).', at_least_zero()),
     Field('ema_decay', 0.0, 'Exponential moving average of the weights and BatchNorm '
           'statistics, used for evaluation and the best checkpoint; 0 = off (Inception v3: '
           '0.9999).', fraction_below_one()),
-    Field('weight_decay', 1e-4, 'L2 weight decay of convolution and dense kernels.',
+    Field('weight_decay', 1e-4, 'Weight decay λ of convolution and dense kernels: λ·w added '
+          'to the gradient under SGD, RMSProp and LARS (LARS: inside the trust ratio); '
+          'decoupled under AdamW and LAMB (lr·λ·w taken off the weights, outside the moments).',
           at_least_zero()),
     Field('label_smoothing', 0.0, 'Label smoothing of the cross-entropy targets.',
           fraction_below_one()),

@@ -56,20 +56,23 @@ def increasing_positive(example: str) -> Rule:
               f'positive epochs in increasing order, e.g. {example}')
 
 
-def only_when(field: str, choice: str, default: Any, rule: Rule | None = None) -> Rule:
+def only_when(field: str, choice: str | tuple[str, ...], default: Any,
+              rule: Rule | None = None) -> Rule:
   """A field that means something only when `field` is `choice` (an optimiser's or a
-  schedule's setting): elsewhere it must keep its default, so that a setting given to the
-  wrong optimiser or schedule is refused rather than silently ignored; `rule` checks it
-  where it applies."""
+  schedule's setting; a tuple: any of them): elsewhere it must keep its default, so that a
+  setting given to the wrong optimiser or schedule is refused rather than silently ignored;
+  `rule` checks it where it applies."""
+  choices = (choice,) if isinstance(choice, str) else tuple(choice)
 
   def check(value, config):
-    if config[field] != choice:
+    if config[field] not in choices:
       return value == default
     return rule is None or rule.check(value, config)
 
   def words(value):
     inside = rule.describe(value) if rule else 'any value'
-    return f'{inside} with {field}={choice!r}; it applies to nothing else (default {default!r})'
+    named = ' or '.join(filter(None, [', '.join(map(repr, choices[:-1])), repr(choices[-1])]))
+    return f'{inside} with {field}={named}; it applies to nothing else (default {default!r})'
 
   return Rule(check, words)
 

@@ -31,7 +31,7 @@ def test_every_declared_field_is_in_the_default_config_and_nothing_else():
                              "with optimizer='rmsprop'; it applies to nothing else (default 1.0)"),
     ('nesterov', True, None),  # fine with SGD: checked below with RMSProp
     ('lr_plateau_patience', 3, "with lr_schedule='plateau'; it applies to nothing else"),
-    ('optimizer', 'adam', "use 'sgd' or 'rmsprop'"),
+    ('optimizer', 'adam', 'use one of sgd, rmsprop, adamw, lamb, lars'),
 ])
 def test_a_value_outside_its_rule_names_the_field_and_what_is_allowed(field, value, message):
   config = small_config()
