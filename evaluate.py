@@ -94,9 +94,8 @@ def load_member(path: str, step: int | None, best: bool,
   info = checkpoints.read_run_info_or_explain(manager, step)
   config = None
   if 'config' in info:
-    config = ml_collections.ConfigDict(info['config'])
     try:  # the file may be damaged or crafted: the same checks as a command line's config
-      configuration.validate_config(config, default.FIELDS)
+      config = configuration.recorded_config(info['config'], default.FIELDS)
     except (ConfigError, TypeError, KeyError, AttributeError) as error:
       if given is None:
         raise checkpoints.DamagedCheckpointError(

@@ -49,6 +49,7 @@ from training import (checkpoints, compilation_cache, configuration, distributed
                       workdir as run_folder, xla_flags)
 from training.configuration import ConfigError
 from training.preemption import Preemption
+from training.teacher import load_teacher
 from training.step_metrics import NonFiniteError, StepMetrics
 from training.workdir import WorkdirError
 
@@ -138,6 +139,12 @@ def count_steps(config: ml_collections.ConfigDict, source) -> tuple[int, int, in
     raise ConfigError(
         f'config.batch_size={config.batch_size} does not divide over {jax.device_count()} '
         f'devices: use a multiple of {jax.device_count()}')
+  per_device = config.batch_size // jax.device_count()
+  if per_device % config.grad_accum_steps:
+    raise ConfigError(
+        f'config.grad_accum_steps={config.grad_accum_steps} does not divide the '
+        f'{per_device} images of each device\'s share of the batch (batch_size '
+        f'{config.batch_size} over {jax.device_count()} devices): use a divisor of {per_device}')
   steps_per_epoch = source.train.total_examples // config.batch_size
   if steps_per_epoch == 0:
     raise ConfigError(f'config.batch_size={config.batch_size} is larger than the '
@@ -208,7 +215,10 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
             'total_steps': total_steps, 'devices': jax.device_count(),
             'processes': jax.process_count(), 'status': 'running', 'step': start_step,
             'stop_reason': None, 'last_eval': None}
-  train_step, eval_step = steps.compile_steps(mesh, config, schedule, source.mean, source.std)
+  teacher = load_teacher(config, default.FIELDS, num_classes, processing.channels, source.mean,
+                         source.std, mesh)
+  train_step, eval_step = steps.compile_steps(mesh, config, schedule, source.mean, source.std,
+                                              teacher)
   # The stream picks up exactly where the checkpointed step left it (see train_dataset).
   batches = input_pipeline.train_batches(source, local_batch_size, config.image_size,
                                          seed=config.seed, deterministic=config.deterministic,

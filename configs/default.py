@@ -121,6 +121,40 @@ FIELDS = (
     Field('aux_loss_weight', 0.3, "Weight of auxiliary classifiers' losses, for models that "
           'have them.', at_least_zero()),
 
+    # The loss, batch mixing and distillation (training/steps.py, training/mixing.py).
+    Field('loss', 'softmax_cross_entropy', "'softmax_cross_entropy', or "
+          "'sigmoid_binary_cross_entropy': a sigmoid per class, averaged over examples × "
+          'classes as timm\'s BinaryCrossEntropy ("ResNet strikes back").',
+          one_of('softmax_cross_entropy', 'sigmoid_binary_cross_entropy')),
+    Field('bce_target_threshold', 0.0, 'With the binary cross-entropy: soft targets above this '
+          'become 1, the rest 0; 0 = targets kept soft.',
+          only_when('loss', 'sigmoid_binary_cross_entropy', 0.0, fraction_below_one())),
+    Field('mixup_alpha', 0.0, 'Mixup (Zhang et al. 2018): λ ~ Beta(α, α), images and targets '
+          'blended with the batch reversed; 0 = off (Bag of Tricks: 0.2).', at_least_zero()),
+    Field('cutmix_alpha', 0.0, 'CutMix (Yun et al. 2019): a box of the reversed batch pasted '
+          'in, targets mixed by its area; 0 = off ("ResNet strikes back": 1.0).',
+          at_least_zero()),
+    Field('mix_prob', 1.0, 'The share of batches mixed, with mixup_alpha or cutmix_alpha.',
+          Rule(lambda value, config: 0 <= value <= 1, 'in [0, 1]')),
+    Field('mix_switch_prob', 0.5, 'With both alphas: the share of mixed batches that CutMix '
+          'mixes (the rest: Mixup).', Rule(lambda value, config: 0 <= value <= 1, 'in [0, 1]')),
+    Field('grad_accum_steps', 1, "Each device runs its share of the batch as this many "
+          'micro-batches, one after another, and the optimiser steps once: batch_size stays '
+          'the images per update; memory holds one micro-batch.', positive()),
+    Field('teacher', '', "Knowledge distillation (Hinton et al. 2015): a run folder or "
+          "checkpoint folder (train.py's or `python -m models.convert`'s) whose network, in "
+          "inference mode, gives soft targets; '' = none."),
+    Field('distill_weight', 0.5, 'With a teacher: the loss is (1 - w)·loss + w·T²·CE(teacher, '
+          'student) at temperature T (Bag of Tricks code: w = 0.5).',
+          Rule(lambda value, config: 0 <= value <= 1 if config.teacher else value == 0.5,
+               lambda value: "in [0, 1] with a teacher; it applies to nothing else "
+               "(default 0.5)")),
+    Field('distill_temperature', 20.0, 'With a teacher: the softmax temperature T of both '
+          'networks in the distillation term (Bag of Tricks code: 20).',
+          Rule(lambda value, config: value > 0 if config.teacher else value == 20.0,
+               lambda value: "positive with a teacher; it applies to nothing else "
+               "(default 20.0)")),
+
     # Numerics and reproducibility.
     Field('half_precision', False, 'bfloat16 activations; float32 parameters and loss.'),
     Field('seed', 0, 'Initialisation, shuffling, augmentation and dropout.'),

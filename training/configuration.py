@@ -112,6 +112,21 @@ def build_config(fields: Iterable[Field]) -> ml_collections.ConfigDict:
   return config
 
 
+def recorded_config(record: dict, fields: Sequence[Field]) -> ml_collections.ConfigDict:
+  """The config a checkpoint recorded (checkpoints.describe_run), checked like a command
+  line's: fields declared since it was written take their defaults, which are what such
+  a run did. Raises ConfigError (or TypeError) where the record cannot be a config."""
+  if not isinstance(record, dict):
+    raise ConfigError(f'the recorded config is a {type(record).__name__}, not a mapping')
+  config = build_config(fields)
+  for key, value in record.items():
+    if isinstance(key, str) and isinstance(config.get(key), ml_collections.ConfigDict):
+      value = ml_collections.ConfigDict(value) if isinstance(value, dict) else value
+    config[key] = value
+  validate_config(config, fields)
+  return config
+
+
 def validate_config(config: ml_collections.ConfigDict, fields: Sequence[Field]) -> None:
   """Stops a bad config before any work is done, naming the field and what is allowed."""
   unknown = unknown_fields(_leaf_paths(config), fields)

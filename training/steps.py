@@ -8,6 +8,7 @@ train.py, benchmark.py, the notebook and the tests use these public names.
 """
 
 import collections
+import dataclasses
 import functools
 from typing import Any, Callable, Iterable, Iterator
 
@@ -21,6 +22,7 @@ import numpy as np
 import optax
 
 import models
+from training import mixing as batch_mixing
 from training.configuration import ConfigError
 
 BATCH_AXIS = 'batch'
@@ -137,12 +139,79 @@ def split_outputs(outputs):
   return outputs, ()
 
 
+def _loss_dtype(logits):
+  """float32 at least: bfloat16 logits are promoted, float64 ones (parity tests) kept."""
+  return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+
+
+def one_hot_targets(labels, num_classes: int, label_smoothing: float = 0.0):
+  """One-hot targets, label-smoothed: 1 - ε + ε/K for the label, ε/K elsewhere (Szegedy et
+  al. 2016 §7, "Inception v3")."""
+  targets = jax.nn.one_hot(labels, num_classes)
+  return optax.smooth_labels(targets, label_smoothing) if label_smoothing else targets
+
+
 def cross_entropy(logits, labels, label_smoothing: float = 0.0):
   """Per-example softmax cross-entropy in float32, with optional label smoothing."""
-  targets = jax.nn.one_hot(labels, logits.shape[-1])
-  if label_smoothing:
-    targets = optax.smooth_labels(targets, label_smoothing)
-  return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
+  return optax.softmax_cross_entropy(
+      _loss_dtype(logits), one_hot_targets(labels, logits.shape[-1], label_smoothing))
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """What the train step minimises, from the config's loss fields.
+
+  'softmax_cross_entropy': the mean over examples of -Σ_k t_k log softmax(z)_k.
+  'sigmoid_binary_cross_entropy': each class an independent sigmoid, averaged over
+  examples × classes, as timm's BinaryCrossEntropy does (the "ResNet strikes back"
+  recipes' loss, whose learning rates assume that reduction); with
+  `bce_target_threshold` > 0, soft targets above it become 1 and the rest 0.
+  With a teacher (Hinton et al. 2015; He et al. 2019 §5.3): (1 - w)·loss + w·T²·CE(
+  softmax(r/T), softmax(z/T)), r the teacher's logits, w = distill_weight, T =
+  distill_temperature (the Bag of Tricks code's form: w = 0.5, T = 20).
+  Auxiliary classifiers add aux_loss_weight × their loss (of the same kind, no teacher).
+  """
+
+  loss: str = 'softmax_cross_entropy'
+  label_smoothing: float = 0.0
+  bce_target_threshold: float = 0.0
+  aux_loss_weight: float = 0.3
+  distill_weight: float = 0.0
+  distill_temperature: float = 1.0
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'Objective':
+    return cls(loss=config.loss, label_smoothing=config.label_smoothing,
+               bce_target_threshold=config.bce_target_threshold,
+               aux_loss_weight=config.aux_loss_weight,
+               distill_weight=config.distill_weight if config.teacher else 0.0,
+               distill_temperature=config.distill_temperature)
+
+  def classification(self, logits, targets):
+    """The mean loss of `logits` against soft `targets` (examples × classes)."""
+    logits = _loss_dtype(logits)
+    targets = targets.astype(logits.dtype)
+    if self.loss == 'sigmoid_binary_cross_entropy':
+      if self.bce_target_threshold > 0:
+        targets = (targets > self.bce_target_threshold).astype(logits.dtype)
+      return optax.sigmoid_binary_cross_entropy(logits, targets).mean()
+    return optax.softmax_cross_entropy(logits, targets).mean()
+
+  def distillation(self, logits, teacher_logits):
+    temperature = self.distill_temperature
+    soft_targets = jax.nn.softmax(_loss_dtype(teacher_logits) / temperature)
+    return temperature**2 * optax.softmax_cross_entropy(
+        _loss_dtype(logits) / temperature, soft_targets).mean()
+
+  def __call__(self, outputs, targets, teacher_logits=None):
+    logits, aux_logits = split_outputs(outputs)
+    loss = self.classification(logits, targets)
+    if teacher_logits is not None:
+      loss = ((1.0 - self.distill_weight) * loss
+              + self.distill_weight * self.distillation(logits, teacher_logits))
+    for aux in aux_logits:
+      loss += self.aux_loss_weight * self.classification(aux, targets)
+    return loss, logits
 
 
 def top_k_correct(logits, labels, k: int):
@@ -168,35 +237,85 @@ def all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
-def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label_smoothing: float,
-               aux_loss_weight: float, image_mean, image_std, ema_decay: float = 0.0,
-               frozen_features: bool = False):
+# Folded into a step's dropout key to give its mixing key: a stream of its own.
+MIXING_STREAM = 0x6D6978
+
+
+def train_step(state: TrainState, batch, dropout_rng, teacher=None, *, learning_rate_fn,
+               objective: Objective, image_mean, image_std, ema_decay: float = 0.0,
+               frozen_features: bool = False, mixing: batch_mixing.Mixing | None = None,
+               grad_accum_steps: int = 1, teacher_normalization=None):
   """One optimiser step on this device's share of the batch (runs under shard_map).
 
+  The share is mixed (`mixing`, Mixup/CutMix) and, with `grad_accum_steps` = k, split
+  into k micro-batches run one after another: each updates BatchNorm's statistics in
+  turn, their gradients are averaged, and the optimiser steps once, so a step is one
+  update of the whole batch whatever k (memory holds one micro-batch's activations).
+  `teacher` (an EvalModel, normalised with `teacher_normalization`) runs in inference
+  mode on the same mixed images; its variables are an input, never updated.
   `frozen_features` (a linear probe): the network runs in inference mode, BatchNorm with
   its running statistics, which stay as they are.
   """
   device_index = jax.lax.axis_index(BATCH_AXIS)
   dropout_rng = jax.random.fold_in(jax.random.fold_in(dropout_rng, state.step), device_index)
 
-  images = normalize_images(batch['image'], image_mean, image_std)
+  labels = batch['label']
+  images = batch['image'].astype(jnp.float32)
+  partner_labels, lam = labels, jnp.float32(1.0)
+  if mixing is not None and mixing.active:
+    images, lam = batch_mixing.mix(jax.random.fold_in(dropout_rng, MIXING_STREAM), mixing,
+                                   images)
+    partner_labels = labels[::-1]
 
-  def loss_fn(params):
+  def micro_batch_loss(params, batch_stats, images, labels, partner_labels, rng):
+    teacher_logits = None
+    if teacher is not None:
+      teacher_logits, _ = split_outputs(teacher.apply_fn(
+          teacher.variables, normalize_images(images, *teacher_normalization), train=False))
+      teacher_logits = jax.lax.stop_gradient(teacher_logits)
     outputs, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, images,
-        train=not frozen_features, mutable=['batch_stats'], rngs={'dropout': dropout_rng})
-    logits, aux_logits = split_outputs(outputs)
-    loss = cross_entropy(logits, batch['label'], label_smoothing).mean()
-    for aux in aux_logits:
-      loss += aux_loss_weight * cross_entropy(aux, batch['label'], label_smoothing).mean()
-    return loss, (logits, updates)
+        {'params': params, 'batch_stats': batch_stats}, normalize_images(images, image_mean,
+                                                                         image_std),
+        train=not frozen_features, mutable=['batch_stats'], rngs={'dropout': rng})
+    num_classes = split_outputs(outputs)[0].shape[-1]
+    targets = batch_mixing.mixed_targets(labels, partner_labels, lam, num_classes,
+                                         objective.label_smoothing)
+    loss, logits = objective(outputs, targets, teacher_logits)
+    new_stats = batch_stats if frozen_features else updates.get('batch_stats', batch_stats)
+    return loss, (logits, new_stats)
 
-  (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  gradient = jax.value_and_grad(micro_batch_loss, has_aux=True)
+  if grad_accum_steps == 1:
+    (loss, (logits, batch_stats)), grads = gradient(state.params, state.batch_stats, images,
+                                                    labels, partner_labels, dropout_rng)
+  else:
+    def split(x):
+      return x.reshape((grad_accum_steps, x.shape[0] // grad_accum_steps) + x.shape[1:])
+
+    def accumulate(carry, micro):
+      grads_sum, loss_sum, batch_stats = carry
+      index, micro_images, micro_labels, micro_partners = micro
+      (loss, (logits, batch_stats)), grads = gradient(
+          state.params, batch_stats, micro_images, micro_labels, micro_partners,
+          jax.random.fold_in(dropout_rng, index))
+      return (jax.tree.map(jnp.add, grads_sum, grads), loss_sum + loss, batch_stats), logits
+
+    # The carry differs between devices from the first micro-batch on: it starts so.
+    varying = lambda tree: jax.tree.map(
+        lambda x: jax.lax.pcast(x, BATCH_AXIS, to='varying'), tree)
+    zeros = jax.tree.map(jnp.zeros_like, state.params)
+    (grads, loss, batch_stats), logits = jax.lax.scan(
+        accumulate, varying((zeros, jnp.zeros((), jnp.float32), state.batch_stats)),
+        (jnp.arange(grad_accum_steps), split(images), split(labels), split(partner_labels)))
+    grads = jax.tree.map(lambda g: g / grad_accum_steps, grads)
+    loss = loss / grad_accum_steps
+    logits = logits.reshape((-1,) + logits.shape[2:])
+
   grads = jax.lax.pmean(grads, BATCH_AXIS)
   # Each device normalised with its own batch's statistics; the running averages
   # kept for evaluation are averaged over devices once per step.
   batch_stats = (state.batch_stats if frozen_features
-                 else jax.lax.pmean(updates.get('batch_stats', {}), BATCH_AXIS))
+                 else jax.lax.pmean(batch_stats, BATCH_AXIS))
   learning_rate = learning_rate_fn(state.step)
   if state.plateau is not None:  # the schedule's rate × the plateau's scale, this step
     learning_rate = learning_rate * state.plateau.scale
@@ -223,7 +342,7 @@ def train_step(state: TrainState, batch, dropout_rng, *, learning_rate_fn, label
       lambda: {field: getattr(state, field) for field in fields}))
   metrics = {
       'train_loss': loss,
-      'train_accuracy': top_k_correct(logits, batch['label'], 1).mean(),
+      'train_accuracy': top_k_correct(logits, labels, 1).mean(),
       'learning_rate': learning_rate,
   }
   metrics = jax.lax.pmean(metrics, BATCH_AXIS)
@@ -291,23 +410,57 @@ def create_mesh() -> Mesh:
   return Mesh(np.array(jax.devices()), (BATCH_AXIS,))
 
 
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+  """A trained network that the train step distils from: its EvalModel and the
+  normalisation (mean, std on the 0-255 scale) it was trained with."""
+
+  model: EvalModel
+  mean: tuple[float, ...]
+  std: tuple[float, ...]
+
+
+def mixing_from_config(config: ml_collections.ConfigDict) -> batch_mixing.Mixing:
+  return batch_mixing.Mixing(mixup_alpha=config.mixup_alpha, cutmix_alpha=config.cutmix_alpha,
+                             mix_prob=config.mix_prob, switch_prob=config.mix_switch_prob)
+
+
 def compile_steps(mesh: Mesh, config: ml_collections.ConfigDict, learning_rate_fn,
-                  image_mean: tuple[float, ...], image_std: tuple[float, ...]):
+                  image_mean: tuple[float, ...], image_std: tuple[float, ...],
+                  teacher: Teacher | None = None):
   """train_step and eval_step, data-parallel over the mesh, each one jitted program.
 
   The train state is donated: its buffers are reused for the new state.
   `image_mean` and `image_std` (per channel, 0-255 scale) normalise the uint8 batches.
+  A `teacher`'s variables enter the compiled step as an argument (not as constants of
+  the program); the returned train step still takes (state, batch, rng).
   """
-  train = functools.partial(train_step, learning_rate_fn=learning_rate_fn,
-                            label_smoothing=config.label_smoothing,
-                            aux_loss_weight=config.aux_loss_weight,
-                            ema_decay=config.ema_decay, image_mean=tuple(image_mean),
-                            image_std=tuple(image_std),
-                            frozen_features=config.trainable == 'head')
+  train = functools.partial(
+      train_step, learning_rate_fn=learning_rate_fn, objective=Objective.from_config(config),
+      ema_decay=config.ema_decay, image_mean=tuple(image_mean), image_std=tuple(image_std),
+      frozen_features=config.trainable == 'head', mixing=mixing_from_config(config),
+      grad_accum_steps=config.grad_accum_steps,
+      teacher_normalization=None if teacher is None else (teacher.mean, teacher.std))
   parallel_train = jax.jit(
-      jax.shard_map(train, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=(P(), P())),
+      jax.shard_map(train, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P(), P()),
+                    out_specs=(P(), P())),
       donate_argnums=0)
-  return parallel_train, compile_eval_step(mesh, ((image_mean, image_std),))
+  return (CompiledTrainStep(parallel_train, None if teacher is None else teacher.model),
+          compile_eval_step(mesh, ((image_mean, image_std),)))
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledTrainStep:
+  """The jitted train step with its teacher bound: (state, batch, rng) -> (state, metrics)."""
+
+  jitted: Callable
+  teacher: EvalModel | None = None
+
+  def __call__(self, state, batch, dropout_rng):
+    return self.jitted(state, batch, dropout_rng, self.teacher)
+
+  def lower(self, state, batch, dropout_rng):
+    return self.jitted.lower(state, batch, dropout_rng, self.teacher)
 
 
 def compile_eval_step(mesh: Mesh, normalizations) -> Callable:
