@@ -485,15 +485,17 @@ def create_preprocessing(source: Source, image_size: int, train: str = '',
 
 
 def preprocess_for_train(example, seed, source: Source, pipeline: preprocessing.Pipeline):
-  """One training example through the train pipeline; uint8 (the step normalises)."""
-  image = pipeline(example['image'], seed, source.channels, source.encoded)
+  """One training example through the train pipeline; uint8 (the step normalises with
+  source.mean and source.std, which the ops that draw in normalised units receive)."""
+  image = pipeline(example['image'], seed, source.channels, source.encoded,
+                   normalization=(source.mean, source.std))
   return {'image': image, 'label': example['label']}
 
 
 def preprocess_for_eval(example, source: Source, pipeline: preprocessing.Pipeline):
   """One evaluation example through the eval pipeline (its random ops get a fixed seed)."""
   image = pipeline(example['image'], tf.constant([0, 0], tf.int64), source.channels,
-                   source.encoded)
+                   source.encoded, normalization=(source.mean, source.std))
   return {'image': image, 'label': example['label'], 'mask': tf.constant(1.0, tf.float32)}
 
 

@@ -33,10 +33,13 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import math
 import sys
 from typing import Callable
 
 import tensorflow as tf
+
+import augment_policies
 
 
 class PreprocessError(ValueError):
@@ -72,17 +75,21 @@ class OpInfo:
   crop_window: Callable | None = None  # (image shape, seed, *args) -> [y, x, h, w]
   finish_crop: Callable | None = None  # after the fused decode: (image, seed, *args)
   channels: int | None = None  # the channels it needs (3 for colour ops); None: any
+  # Receives the run's normalisation, `normalization=(mean, std)` per channel on the 0-255
+  # scale, as a keyword the op string cannot set.
+  normalization: bool = False
 
 
 _OPS: dict[str, OpInfo] = {}
 
 
-def register(output_size, crop_window=None, finish_crop=None, channels=None):
+def register(output_size, crop_window=None, finish_crop=None, channels=None,
+             normalization=False):
   """Registers the decorated function as an op named after it."""
 
   def decorate(apply):
     _OPS[apply.__name__] = OpInfo(apply.__name__, apply, output_size, crop_window,
-                                  finish_crop, channels)
+                                  finish_crop, channels, normalization)
     return apply
 
   return decorate
@@ -359,6 +366,182 @@ def rgb_to_grayscale(image, seed):
 CHANNELS_AFTER = {'grayscale_to_rgb': 3, 'rgb_to_grayscale': 1}
 
 
+# --- Automated augmentation (augment_policies.py) and random erasing -----------------------
+
+
+def _probability(op: str, **values) -> None:
+  for name, value in values.items():
+    if not 0 <= value <= 1:
+      raise PreprocessError(f'{op}: {name} is a probability in [0, 1]; got {value}')
+
+
+def _per_channel(values, channels: int) -> tuple[float, ...]:
+  """Normalisation statistics for `channels` channels: as given, one value repeated, or
+  (statistics of another channel count, the image converted since) their average."""
+  values = tuple(float(v) for v in values)
+  if len(values) == channels:
+    return values
+  return (sum(values) / len(values),) * channels
+
+
+def _fill_colour(normalization, channels: int) -> tuple[float, ...]:
+  """timm's fill of the geometric ops: the normalisation mean as integers (ImageNet's
+  (124, 116, 104)); without one, timm's default grey 128."""
+  if normalization is None:
+    return (128.0,) * channels
+  return tuple(float(min(255, round(m))) for m in _per_channel(normalization[0], channels))
+
+
+def _rand_augment_size(size, num_ops, magnitude, magnitude_std=0.0, probability=0.5):
+  if num_ops < 0:
+    raise PreprocessError(f'rand_augment: num_ops is at least 0; got {num_ops}')
+  if not 0 <= magnitude <= augment_policies.MAX_LEVEL:
+    raise PreprocessError('rand_augment: magnitude is on the 0-10 scale (timm clips it to 10); '
+                          f'got {magnitude}')
+  if not 0 <= magnitude_std <= 100:
+    raise PreprocessError('rand_augment: magnitude_std is in [0, 100] (timm reads larger values '
+                          f'as uniform sampling, which this op does not do); got {magnitude_std}')
+  _probability('rand_augment', probability=probability)
+  return size
+
+
+@register(_rand_augment_size, normalization=True)
+def rand_augment(image, seed, num_ops: int, magnitude: float, magnitude_std: float = 0.0,
+                 probability: float = 0.5, *, normalization=None):
+  """RandAugment (Cubuk et al. 2020) as timm's `rand-mM-nN-mstdS-inc1` makes it (M the
+  magnitude, N num_ops, S magnitude_std): num_ops ops drawn uniformly with replacement from
+  AutoContrast, Equalize,
+  Invert, Rotate, Posterize, Solarize, SolarizeAdd, Color, Contrast, Brightness, Sharpness,
+  ShearX/Y and TranslateX/Y (timm's "increasing" set: no Identity), each applied with
+  `probability` at magnitude (of 10) plus N(0, magnitude_std²) noise, clipped to [0, 10],
+  with a random sign where timm draws one.
+
+  timm's ImageNet settings: translations up to 0.45 of the side, geometric ops filled with
+  the normalisation mean as integers ((124, 116, 104) for ImageNet). Differences: bilinear
+  interpolation always (timm draws bilinear or bicubic per op unless told one); no uniform
+  magnitude sampling (timm's magnitude_std above 100) and no magnitude_max; Posterize at
+  magnitude 10 keeps 0 bits (black), which current Pillow refuses. Pixel arithmetic is
+  PIL's (augment_policies.py). Grey images: Color leaves them as they are.
+  """
+  channels = image.shape[-1]
+  return augment_policies.rand_augment(to_uint8(image), seed, num_ops, magnitude, magnitude_std,
+                                       probability, _fill_colour(normalization, channels))
+
+
+def _auto_augment_size(size, policy='imagenet'):
+  if policy not in augment_policies.AUTO_AUGMENT_POLICIES:
+    raise PreprocessError(f'auto_augment: unknown policy {policy!r}; the policies are: '
+                          f'{", ".join(augment_policies.AUTO_AUGMENT_POLICIES)}')
+  return size
+
+
+@register(_auto_augment_size)
+def auto_augment(image, seed, policy: str = 'imagenet'):
+  """AutoAugment's ImageNet policy (Cubuk et al. 2019, Table 9) as torchvision's
+  AutoAugment(AutoAugmentPolicy.IMAGENET) applies it: one of 25 sub-policies drawn
+  uniformly, each of its two ops applied with its probability at its magnitude bin of 10,
+  with a random sign for the signed ops.
+
+  torchvision's magnitude ranges, its black fill, bilinear interpolation (torchvision's
+  reference recipe; the class defaults to nearest). timm's default AutoAugment policy, 'v0',
+  is a different, later policy (from TPU EfficientNet), not this one. Pixel arithmetic is
+  PIL's (augment_policies.py).
+  """
+  channels = image.shape[-1]
+  return augment_policies.auto_augment(to_uint8(image), seed, policy, (0.0,) * channels)
+
+
+@register(same_size)
+def trivial_augment(image, seed):
+  """TrivialAugment (Müller & Hutter 2021) as torchvision's TrivialAugmentWide: one op per
+  image drawn uniformly from Identity, ShearX/Y, TranslateX/Y, Rotate, Brightness, Color,
+  Contrast, Sharpness, Posterize, Solarize, AutoContrast and Equalize, at a uniformly drawn
+  magnitude bin of 31 of the wide ranges, with a random sign for the signed ops.
+
+  torchvision's black fill and bilinear interpolation (its reference recipe; the class
+  defaults to nearest). Pixel arithmetic is PIL's (augment_policies.py).
+  """
+  channels = image.shape[-1]
+  return augment_policies.trivial_augment(to_uint8(image), seed, (0.0,) * channels)
+
+
+def _random_erasing_size(size, probability=0.25, min_area=0.02, max_area=1 / 3,
+                         min_aspect=0.3, max_count=1):
+  _probability('random_erasing', probability=probability)
+  if not 0 <= min_area <= max_area <= 1:
+    raise PreprocessError('random_erasing: the areas are fractions of the image with '
+                          f'0 <= min_area <= max_area <= 1; got {min_area}, {max_area}')
+  _positive('random_erasing', min_aspect=min_aspect, max_count=max_count)
+  return size
+
+
+def _erase_box(image, seed, min_area, max_area, min_aspect, count, mean, std):
+  """One of timm's boxes: up to 10 attempts at an area and a log-uniform aspect ratio
+  until one fits, at a uniform position, filled with mean + std·N(0, 1) per value."""
+  area_seed, aspect_seed, position_seed, noise_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 4))
+  shape = tf.shape(image)
+  height, width = shape[0], shape[1]
+  area = tf.cast(height * width, tf.float32)
+  target = tf.random.stateless_uniform([10], area_seed, min_area, max_area) * area / count
+  aspect = tf.exp(tf.random.stateless_uniform([10], aspect_seed, math.log(min_aspect),
+                                              -math.log(min_aspect)))
+  box_height = tf.cast(tf.round(tf.sqrt(target * aspect)), tf.int32)
+  box_width = tf.cast(tf.round(tf.sqrt(target / aspect)), tf.int32)
+  fits = tf.logical_and(box_height < height, box_width < width)
+  attempt = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)  # the first that fits
+  box_height = tf.where(fits[attempt], box_height[attempt], 0)
+  box_width = tf.where(fits[attempt], box_width[attempt], 0)
+  free = tf.cast(tf.stack([height - box_height + 1, width - box_width + 1]), tf.float32)
+  top, left = tf.unstack(tf.cast(tf.random.stateless_uniform([2], position_seed) * free,
+                                 tf.int32))
+  channels = image.shape[-1]
+  noise = tf.random.stateless_normal([box_height, box_width, channels], noise_seed)
+  noise = tf.clip_by_value(tf.round(mean + std * noise), 0.0, 255.0)
+  paddings = [[top, height - top - box_height], [left, width - left - box_width], [0, 0]]
+  inside = tf.pad(tf.ones([box_height, box_width, channels], tf.bool), paddings)
+  return tf.where(inside, tf.pad(noise, paddings), image)
+
+
+@register(_random_erasing_size, normalization=True)
+def random_erasing(image, seed, probability: float = 0.25, min_area: float = 0.02,
+                   max_area: float = 1 / 3, min_aspect: float = 0.3, max_count: int = 1, *,
+                   normalization=None):
+  """Random Erasing (Zhong et al. 2020) as timm's RandomErasing(mode='pixel') does it: with
+  `probability`, 1 to max_count boxes (a uniform count) of min_area to max_area of the image
+  (divided by the count) and aspect ratio log-uniform in [min_aspect, 1/min_aspect], each
+  filled with per-pixel, per-channel noise that is N(0, 1) after the run's normalisation.
+
+  timm writes the noise into the normalised tensor; this pipeline's images stay uint8 until
+  the device normalises them, so the op writes mean + std·z, rounded and clipped to 0-255,
+  with the run's mean and std. The normalised noise is z within 0.5/std (0.009 for
+  ImageNet), except in the tails beyond the 0-255 range, which clip (with ImageNet's
+  statistics z under -1.8 to -2.1 or over 2.2 to 2.6 by channel: 3 to 4 % of the values).
+  timm erases after normalisation: put it last to match.
+  """
+  if normalization is None:
+    raise PreprocessError('random_erasing draws its noise in the run\'s normalisation: the '
+                          'pipeline needs normalization=(mean, std)')
+  channels = image.shape[-1]
+  mean = tf.constant(_per_channel(normalization[0], channels), tf.float32)
+  std = tf.constant(_per_channel(normalization[1], channels), tf.float32)
+  erase_seed, count_seed, *box_seeds = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 2 + max_count))
+  image = tf.cast(image, tf.float32)
+  count = tf.random.stateless_uniform([], count_seed, 1, max_count + 1, dtype=tf.int32)
+
+  def erase():
+    erased = image
+    for index, box_seed in enumerate(box_seeds):
+      erased = tf.cond(index < count, lambda x=erased, s=box_seed: _erase_box(
+          x, s, min_area, max_area, min_aspect, tf.cast(count, tf.float32), mean, std),
+                       lambda x=erased: x)
+    return erased
+
+  return tf.cond(tf.random.stateless_uniform([], erase_seed) < probability, erase,
+                 lambda: image)
+
+
 # --- Parsing ---------------------------------------------------------------------------------
 
 
@@ -370,8 +553,11 @@ class Op:
   args: tuple
   kwargs: tuple  # (name, value) pairs
 
-  def __call__(self, image, seed):
-    return self.info.apply(image, seed, *self.args, **dict(self.kwargs))
+  def __call__(self, image, seed, normalization=None):
+    kwargs = dict(self.kwargs)
+    if self.info.normalization:
+      kwargs['normalization'] = normalization
+    return self.info.apply(image, seed, *self.args, **kwargs)
 
   def __str__(self):
     arguments = [repr(a) for a in self.args] + [f'{k}={v!r}' for k, v in self.kwargs]
@@ -382,7 +568,7 @@ def _check_argument_types(name: str, signature: inspect.Signature, bound) -> Non
   for parameter, value in bound.arguments.items():
     annotation = signature.parameters[parameter].annotation
     expected = {int: (int,), float: (int, float), int | float: (int, float),
-                int | None: (int, type(None))}.get(annotation, (object,))
+                int | None: (int, type(None)), str: (str,)}.get(annotation, (object,))
     if isinstance(value, bool) or not isinstance(value, expected):
       kinds = ' or '.join(t.__name__ for t in expected if t is not type(None))
       raise PreprocessError(f'{name}: {parameter} is a {kinds}; got {value!r}')
@@ -420,8 +606,7 @@ def parse_op(text: str) -> Op:
                           f'{", ".join(sorted(_OPS))}')
   info = _OPS[name]
   signature = inspect.signature(info.apply)
-  parameters = list(signature.parameters.values())[2:]  # after image and seed
-  signature = signature.replace(parameters=parameters)
+  signature = signature.replace(parameters=_string_parameters(info))
   try:
     bound = signature.bind(*args, **kwargs)
   except TypeError as error:
@@ -430,10 +615,17 @@ def parse_op(text: str) -> Op:
   return Op(info, args, tuple(kwargs.items()))
 
 
+def _string_parameters(info: OpInfo) -> list[inspect.Parameter]:
+  """The parameters an op string sets: after image and seed, and not keyword-only (those
+  the pipeline passes, as `normalization`)."""
+  parameters = list(inspect.signature(info.apply).parameters.values())[2:]
+  return [p for p in parameters if p.kind != p.KEYWORD_ONLY]
+
+
 def usage(info: OpInfo) -> str:
   """An op's arguments as `name(a, b=default)`."""
   arguments = []
-  for parameter in list(inspect.signature(info.apply).parameters.values())[2:]:
+  for parameter in _string_parameters(info):
     if parameter.default is parameter.empty:
       arguments.append(parameter.name)
     else:
@@ -475,8 +667,13 @@ class Pipeline:
           f'end it with a crop or resize to {image_size}')
     return out_channels
 
-  def __call__(self, image, seed, channels: int, encoded: bool):
-    """The uint8 image this pipeline makes of one example (encoded bytes if `encoded`)."""
+  def __call__(self, image, seed, channels: int, encoded: bool, normalization=None):
+    """The uint8 image this pipeline makes of one example (encoded bytes if `encoded`).
+
+    `normalization`: the (mean, std) per channel, 0-255 scale, that the run normalises the
+    batches with on the device, for the ops that need it (random_erasing; rand_augment's
+    fill colour).
+    """
     ops = self.ops
     seeds = tf.unstack(tf.random.experimental.stateless_split(seed, max(1, len(ops))))
     if encoded:
@@ -490,7 +687,7 @@ class Pipeline:
       else:
         image = decode_image(image, channels)
     for op, op_seed in zip(ops, seeds):
-      image = op(image, op_seed)
+      image = op(image, op_seed, normalization)
     return to_uint8(image)
 
 
@@ -556,11 +753,11 @@ def names() -> list[str]:
 
 
 def describe_ops() -> str:
-  """Every op with its arguments and the first sentence of its docstring."""
+  """Every op with its arguments and the first paragraph of its docstring."""
   lines = []
   for name in names():
     info = _OPS[name]
-    doc = ' '.join(info.apply.__doc__.split())
+    doc = ' '.join(inspect.cleandoc(info.apply.__doc__).split('\n\n')[0].split())
     lines.append(f'{usage(info)}\n    {doc}')
   return '\n'.join(lines)
 
