@@ -519,14 +519,16 @@ def _data_options(deterministic: bool, threads: int | None = None) -> tf.data.Op
 
 def train_batches(source: Source, local_batch_size: int, image_size: int, seed: int,
                   deterministic: bool = False, start_step: int = 0,
-                  preprocess: str = '') -> Iterator[dict[str, np.ndarray]]:
+                  preprocess: str = '', repeats: int = 1,
+                  devices: int = 1) -> Iterator[dict[str, np.ndarray]]:
   """Endless shuffled, augmented batches of this process's training examples.
 
   See `train_dataset`; `start_step` is the step a resumed run starts after.
   """
   return train_dataset(source, local_batch_size, image_size, seed, deterministic,
                        start_example=start_step * local_batch_size,
-                       preprocess=preprocess).as_numpy_iterator()
+                       preprocess=preprocess, repeats=repeats,
+                       devices=devices).as_numpy_iterator()
 
 
 # Epoch e is shuffled with seed * EPOCH_SEED_STRIDE + e: a distinct seed per (seed, epoch).
@@ -535,7 +537,8 @@ EPOCH_SEED_STRIDE = 1_000_003
 
 def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: int,
                   deterministic: bool = False, threads: int | None = None,
-                  start_example: int = 0, preprocess: str = '') -> tf.data.Dataset:
+                  start_example: int = 0, preprocess: str = '', repeats: int = 1,
+                  devices: int = 1) -> tf.data.Dataset:
   """This process's endless training stream, batched; `threads` gives it a private pool.
 
   `preprocess` is the train_preprocess string (empty: the source's default).
@@ -550,17 +553,34 @@ def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: 
   without being decoded. With `deterministic` the order is exactly reproducible;
   without it tf.data may deliver neighbouring examples out of order (their
   augmentation stays the same) and resumption is exact up to that order.
+
+  `repeats` = k > 1 is repeated augmentation as DeiT's sampler (Touvron et al. 2021;
+  timm's RepeatAugSampler; Hoffer et al. 2020 put the copies in one batch instead): an
+  epoch takes the first n // k images of its shuffle and each appears k times, augmented
+  with a seed of its own, so that the epoch keeps about n examples. Copies go to
+  different devices where the process has several (`devices`: its local devices, which
+  take consecutive blocks of the batch): example j of the epoch's stream goes to device
+  j mod devices, as timm hands consecutive copies to consecutive processes. A process
+  reads only its slice of the data here, so copies stay on its own devices; timm's
+  processes each drive one device. timm also rounds the epoch down to a multiple of 256
+  images.
   """
   pipeline, _ = checked_pipeline(source, image_size, preprocess, 'train_preprocess')
   dataset = source.train.dataset
   if not source.encoded:
     dataset = dataset.cache()  # small decoded datasets fit in memory; shared by all epochs
-  buffer_size = min(source.train.num_examples, 16 * local_batch_size + 10_000)
-  first_epoch, skipped = divmod(start_example, source.train.num_examples)
+  num_examples = source.train.num_examples
+  buffer_size = min(num_examples, 16 * local_batch_size + 10_000)
+  selected = num_examples // repeats
+  first_epoch, skipped = divmod(start_example, selected * repeats)
 
   def epoch(number):
-    return dataset.shuffle(buffer_size, seed=seed * EPOCH_SEED_STRIDE + number,
-                           reshuffle_each_iteration=False)
+    shuffled = dataset.shuffle(buffer_size, seed=seed * EPOCH_SEED_STRIDE + number,
+                               reshuffle_each_iteration=False)
+    if repeats == 1:
+      return shuffled
+    return shuffled.take(selected).flat_map(
+        lambda example: tf.data.Dataset.from_tensors(example).repeat(repeats))
 
   dataset = tf.data.Dataset.range(first_epoch, EPOCH_SEED_STRIDE).flat_map(epoch).skip(skipped)
   positions = tf.data.Dataset.range(start_example, tf.int64.max)
@@ -569,8 +589,25 @@ def train_dataset(source: Source, local_batch_size: int, image_size: int, seed: 
       lambda example, position: preprocess_for_train(
           example, tf.stack([tf.constant(seed, tf.int64), position]), source, pipeline),
       num_parallel_calls=tf.data.AUTOTUNE)
-  dataset = dataset.batch(local_batch_size, drop_remainder=True)
+  if repeats > 1 and devices > 1:
+    dataset = _spread_over_devices(dataset, local_batch_size, devices)
+  else:
+    dataset = dataset.batch(local_batch_size, drop_remainder=True)
   return dataset.prefetch(tf.data.AUTOTUNE).with_options(_data_options(deterministic, threads))
+
+
+def _spread_over_devices(dataset: tf.data.Dataset, local_batch_size: int,
+                         devices: int) -> tf.data.Dataset:
+  """Batches in which example j of the stream sits in device (j mod devices)'s block."""
+  per_device = local_batch_size // devices
+
+  def device_major(batch):
+    return tf.nest.map_structure(
+        lambda x: tf.reshape(tf.experimental.numpy.swapaxes(x, 0, 1),
+                             tf.concat([[local_batch_size], tf.shape(x)[2:]], 0)), batch)
+
+  return (dataset.batch(devices, drop_remainder=True)
+          .batch(per_device, drop_remainder=True).map(device_major))
 
 
 def num_eval_steps(source: Source, local_batch_size: int) -> int:

@@ -149,6 +149,10 @@ def count_steps(config: ml_collections.ConfigDict, source) -> tuple[int, int, in
   if steps_per_epoch == 0:
     raise ConfigError(f'config.batch_size={config.batch_size} is larger than the '
                       f'{source.train.total_examples} training examples: use a smaller one')
+  if config.repeated_augmentation > source.train.num_examples:
+    raise ConfigError(
+        f'config.repeated_augmentation={config.repeated_augmentation} repeats more images than '
+        f'the {source.train.num_examples} training examples of this process: use at most that')
   total_steps = (config.num_train_steps if config.num_train_steps > 0
                  else int(math.ceil(config.num_epochs * steps_per_epoch)))
   eval_every_steps = max(1, int(config.eval_every_epochs * steps_per_epoch))
@@ -223,7 +227,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   batches = input_pipeline.train_batches(source, local_batch_size, config.image_size,
                                          seed=config.seed, deterministic=config.deterministic,
                                          start_step=start_step,
-                                         preprocess=config.train_preprocess)
+                                         preprocess=config.train_preprocess,
+                                         repeats=config.repeated_augmentation,
+                                         devices=jax.local_device_count())
   eval_batches = protocols.EvalBatches(source, protocols.CENTER, local_batch_size,
                                        config.image_size, config.eval_preprocess,
                                        memory_budget_bytes=int(config.eval_in_memory_mb * 2**20))

@@ -49,6 +49,9 @@ FIELDS = (
     Field('eval_preprocess', '', "The evaluation view, ops joined by '|', e.g. "
           "'resize_short(256)|center_crop(224)'; '' = the centre crop of 0.875 of the "
           'shorter side for photographs, the image itself for small images.'),
+    Field('repeated_augmentation', 1, 'k > 1: each epoch takes n / k images, each k times '
+          "with its own augmentation, the copies on different devices (DeiT's repeated "
+          'augmentation; "ResNet strikes back": 3).', positive()),
     Field('corrupt_images', 'skip', "Image files that cannot be decoded (image_folder datasets): "
           "'skip' leaves them out and reports them; 'fail' stops before training, listing them.",
           one_of('skip', 'fail')),
