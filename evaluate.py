@@ -253,9 +253,10 @@ def evaluate_checkpoints(members: list[Member], data_config, protocol_list, batc
           f'out, e.g. {", ".join(source.skipped_files[:3])}', file=sys.stderr)
   for warning in source.warnings:
     print(f'warning: {warning}', file=sys.stderr)
-  image_size = data_config.image_size
+  image_size = data_config.eval_image_size or data_config.image_size
   channels = input_pipeline.create_preprocessing(
-      source, image_size, data_config.train_preprocess, data_config.eval_preprocess).channels
+      source, data_config.image_size, data_config.train_preprocess, data_config.eval_preprocess,
+      image_size).channels
   check_channels(members, channels, source.name)
   resolved = [p.resolve(image_size, source.small_images, data_config.eval_preprocess,
                         source.flip) for p in protocol_list]

@@ -469,14 +469,15 @@ def checked_pipeline(source: Source, image_size: int, text: str,
 
 
 def create_preprocessing(source: Source, image_size: int, train: str = '',
-                         evaluation: str = '') -> Preprocessing:
-  """Parses the recipe's strings (empty: `default_preprocessing`) and checks that both make
-  image_size × image_size images of the same channels from this source's images; raises
+                         evaluation: str = '', eval_image_size: int = 0) -> Preprocessing:
+  """Parses the recipe's strings (empty: `default_preprocessing`) and checks that they make
+  image_size × image_size training images and eval_image_size² evaluation images (0: the
+  training size) of the same channels from this source's images; raises
   preprocessing.PreprocessError."""
   train_pipeline, train_channels = checked_pipeline(source, image_size, train,
                                                     'train_preprocess')
-  eval_pipeline, eval_channels = checked_pipeline(source, image_size, evaluation,
-                                                  'eval_preprocess')
+  eval_pipeline, eval_channels = checked_pipeline(source, eval_image_size or image_size,
+                                                  evaluation, 'eval_preprocess')
   if train_channels != eval_channels:
     raise preprocessing.PreprocessError(
         f'train_preprocess makes {train_channels}-channel images but eval_preprocess '

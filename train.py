@@ -92,6 +92,11 @@ class Experiment:
     return f'{checkpoints.describe_latest(self.manager)} in {self.manager.directory}'
 
 
+def eval_size(config: ml_collections.ConfigDict) -> int:
+  """The side of evaluation images: eval_image_size, or the training size."""
+  return config.eval_image_size or config.image_size
+
+
 def is_due(step: int, every_steps: int, total_steps: int) -> bool:
   """The one cadence of periodic work (logs, evaluations, checkpoints): every
   `every_steps` steps and at the last step."""
@@ -173,13 +178,16 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   source, num_classes = load_source(config, workdir)
   steps_per_epoch, total_steps, eval_every_steps = count_steps(config, source)
   processing = input_pipeline.create_preprocessing(source, config.image_size,
-                                                   config.train_preprocess, config.eval_preprocess)
+                                                   config.train_preprocess, config.eval_preprocess,
+                                                   config.eval_image_size)
   initial = initialization.open_source(config.init_from) if config.init_from else None
   if initial is not None and initial.mean is not None and len(initial.mean) == processing.channels:
     # Pretrained weights expect the normalisation they were trained with.
     source = dataclasses.replace(source, mean=initial.mean, std=initial.std)
   model = steps.create_model(config, num_classes, total_steps)
   steps.check_input_size(model, config, processing.channels)
+  teacher = load_teacher(config, default.FIELDS, num_classes, processing.channels, source.mean,
+                         source.std, mesh)
   schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch, total_steps)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   plateau = optimizers.create_plateau(config)
@@ -219,8 +227,6 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
             'total_steps': total_steps, 'devices': jax.device_count(),
             'processes': jax.process_count(), 'status': 'running', 'step': start_step,
             'stop_reason': None, 'last_eval': None}
-  teacher = load_teacher(config, default.FIELDS, num_classes, processing.channels, source.mean,
-                         source.std, mesh)
   train_step, eval_step = steps.compile_steps(mesh, config, schedule, source.mean, source.std,
                                               teacher)
   # The stream picks up exactly where the checkpointed step left it (see train_dataset).
@@ -231,7 +237,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
                                          repeats=config.repeated_augmentation,
                                          devices=jax.local_device_count())
   eval_batches = protocols.EvalBatches(source, protocols.CENTER, local_batch_size,
-                                       config.image_size, config.eval_preprocess,
+                                       eval_size(config), config.eval_preprocess,
                                        memory_budget_bytes=int(config.eval_in_memory_mb * 2**20))
   return Experiment(
       config=config, source=source, mesh=mesh, state=state, start_step=start_step,
@@ -272,7 +278,7 @@ def evaluate(ex: Experiment, step: int) -> dict[str, float]:
   # The same evaluation as evaluate.py's `center` protocol, on the same kind of model.
   (eval_metrics,), _ = protocols.evaluate(
       ex.eval_step, (steps.eval_model(ex.state),), ex.source, protocols.CENTER,
-      ex.local_batch_size, ex.config.image_size, ex.config.eval_preprocess, ex.mesh,
+      ex.local_batch_size, eval_size(ex.config), ex.config.eval_preprocess, ex.mesh,
       ex.eval_batches)
   if ex.plateau is not None:  # before the checkpoint of this step, which keeps its state
     ex.state = steps.update_plateau(ex.state, ex.plateau, eval_metrics, ex.mesh)

@@ -42,6 +42,8 @@ FIELDS = (
           '<data_dir>/downloads/manual.'),
     Field('image_size', 224, 'Side of the square network input, in pixels.',
           positive('a positive number of pixels')),
+    Field('eval_image_size', 0, 'Side of the evaluation images; 0 = image_size ("ResNet '
+          'strikes back" A3 and FixRes: train at 160, test at 224).', at_least_zero()),
     Field('train_preprocess', '', "Training augmentation: preprocessing ops joined by '|', "
           "e.g. 'inception_crop(224)|flip_lr' (`python -m preprocessing` lists them); '' = "
           'what the data is: Inception crops and flips for photographs, pad-and-crop for '
@@ -62,10 +64,14 @@ FIELDS = (
           Rule(lambda value, config: config.num_train_steps > 0 or value > 0,
                'positive (or set num_train_steps)')),
     Field('num_train_steps', -1, 'Length of training in steps; -1: num_epochs decides.'),
-    Field('learning_rate', 0.1, 'For a batch of 256, scaled linearly with batch_size.',
-          at_least_zero()),
+    Field('learning_rate', 0.1, 'For a batch of lr_reference_batch (256), scaled linearly with '
+          'batch_size.', at_least_zero()),
+    Field('lr_reference_batch', 256, 'The batch learning_rate is stated for (Goyal et al.: '
+          '256); a recipe with an absolute rate at its own batch sets its batch_size here.',
+          positive()),
     Field('lr_schedule', 'cosine', "'cosine', 'step' (× lr_step_factor at lr_step_epochs), "
-          "'exponential' (× lr_decay_rate every lr_decay_epochs), 'constant', or 'plateau' (÷ "
+          "'exponential' (× lr_decay_rate every lr_decay_epochs), 'polynomial' (to "
+          "lr_poly_end, power lr_poly_power), 'constant', or 'plateau' (÷ "
           'lr_plateau_factor when the validation error has not improved for '
           'lr_plateau_patience evaluations).', one_of(*optimizers.LR_SCHEDULES)),
     Field('lr_step_epochs', (30, 60, 80), "Epochs at which the 'step' schedule multiplies the "
@@ -78,6 +84,10 @@ FIELDS = (
                     Rule(lambda value, config: 0 < value < 1, 'in (0, 1)'))),
     Field('lr_decay_epochs', 2.0, "Epochs between the 'exponential' schedule's decays.",
           only_when('lr_schedule', 'exponential', 2.0, positive())),
+    Field('lr_poly_power', 2.0, "The 'polynomial' schedule's power (MLPerf's LARS: 2).",
+          only_when('lr_schedule', 'polynomial', 2.0, positive())),
+    Field('lr_poly_end', 1e-4, "The 'polynomial' schedule's final rate (MLPerf's LARS: 1e-4).",
+          only_when('lr_schedule', 'polynomial', 1e-4, at_least_zero())),
     Field('lr_plateau_factor', 10.0, "The 'plateau' schedule divides the rate by this.",
           only_when('lr_schedule', 'plateau', 10.0,
                     Rule(lambda value, config: value > 1, 'more than 1'))),
@@ -86,6 +96,8 @@ FIELDS = (
           only_when('lr_schedule', 'plateau', 2, positive())),
     Field('warmup_epochs', 0.0, 'Linear warmup to the peak rate (Goyal et al. 2017).',
           at_least_zero()),
+    Field('warmup_from_zero', False, 'Warm up from 0 (Bag of Tricks §3.1, timm, MLPerf) '
+          'instead of from learning_rate (Goyal et al. §2.2).'),
     Field('optimizer', 'sgd', "'sgd' (with momentum), 'rmsprop' (TensorFlow's, as the "
           "Inception and MobileNet papers used it), 'adamw' (decoupled weight decay), 'lamb' "
           "(timm's, as in \"ResNet strikes back\") or 'lars' (the MLPerf ResNet reference's).",

@@ -50,17 +50,18 @@ def test_recipe_passes_the_checks(name):
 def test_recipe_preprocessing_runs_on_real_images(name, request):
   config = load_recipe(name)
   source = request.getfixturevalue('digits' if small_images(config) else 'photographs')
-  size = config.image_size
+  size, eval_size = config.image_size, config.eval_image_size or config.image_size
   processing = input_pipeline.create_preprocessing(source, size, config.train_preprocess,
-                                                   config.eval_preprocess)
+                                                   config.eval_preprocess, eval_size)
   if config.train_preprocess:  # the recipe's own strings, not the source's defaults
     assert str(processing.train) == config.train_preprocess
     assert str(processing.eval) == config.eval_preprocess
   train = next(input_pipeline.train_batches(source, BATCH, size, seed=0,
                                             preprocess=config.train_preprocess))
-  evaluation = next(input_pipeline.eval_batches(source, BATCH, size, config.eval_preprocess))
-  for batch in (train, evaluation):
-    assert batch['image'].shape == (BATCH, size, size, processing.channels)
+  evaluation = next(input_pipeline.eval_batches(source, BATCH, eval_size,
+                                                config.eval_preprocess))
+  for batch, side in ((train, size), (evaluation, eval_size)):
+    assert batch['image'].shape == (BATCH, side, side, processing.channels)
     assert batch['image'].dtype == np.uint8
     assert batch['image'].max() > 0  # pixels, not padding
 
@@ -91,6 +92,12 @@ PAPER = {
     'wrn28_10_cifar10': (0.1, 128, 'sgd', 'step'),
     'wide_resnet50_2': (0.1, 256, 'sgd', 'step'),
     'resnext50_32x4d': (0.1, 256, 'sgd', 'step'),
+    'resnet50_bag_of_tricks': (0.4, 1024, 'sgd', 'cosine'),
+    'resnet50_bag_of_tricks_distill': (0.4, 1024, 'sgd', 'cosine'),
+    'resnet50_rsb_a1': (5e-3, 2048, 'lamb', 'cosine'),
+    'resnet50_rsb_a2': (5e-3, 2048, 'lamb', 'cosine'),
+    'resnet50_rsb_a3': (8e-3, 2048, 'lamb', 'cosine'),
+    'resnet50_lars': (31.2, 32768, 'lars', 'polynomial'),
 }
 
 
@@ -98,8 +105,9 @@ PAPER = {
 def test_recipe_trains_at_its_papers_rate(name):
   rate, batch, optimizer, schedule = PAPER[name]
   config = load_recipe(name)
-  # learning_rate is per 256 images: the paper's rate r at its batch B is r × 256 / B.
-  assert config.learning_rate == pytest.approx(rate * 256 / batch)
+  # learning_rate is per lr_reference_batch images (256, or a recipe's absolute rate at its
+  # own batch): the paper's rate r at its batch B is r × lr_reference_batch / B.
+  assert config.learning_rate == pytest.approx(rate * config.lr_reference_batch / batch)
   if name != 'googlenet':  # GoogLeNet keeps batch 256, the rate scaled from Caffe's 32
     assert config.batch_size == batch
   assert (config.optimizer, config.lr_schedule) == (optimizer, schedule)
@@ -118,3 +126,35 @@ def test_cifar_recipe_trains_with_its_preprocessing_on_the_digits(tmp_path):
   assert banner and banner[0].startswith(
       'preprocessing: train resize(32)|pad_random_crop(32, 4)|flip_lr | eval resize(32)'), (
           result.stdout[-2000:])
+
+
+# The recipes of today's procedures, each started through train.py on the digits with
+# their optimiser, loss, mixing, repeated augmentation, accumulation and schedule; the
+# network is resnet20 at 32 px (the recipes' own preprocessing strings run on photographs
+# above), with the CIFAR augmentation plus the recipe's RandAugment where it has one.
+MODERN = {
+    'resnet50_rsb_a1': ['--config.train_preprocess=resize(32)|pad_random_crop(32, 4)|'
+                        'rand_augment(2, 7, 0.5)'],
+    'resnet50_rsb_a3': ['--config.train_preprocess=resize(32)|pad_random_crop(32, 4)|'
+                        'rand_augment(2, 6, 0.5)', '--config.eval_image_size=40',
+                        '--config.eval_preprocess=resize(40)'],
+    'resnet50_lars': ['--config.train_preprocess=', '--config.batch_size=32'],
+    'resnet50_bag_of_tricks_distill': ['--config.train_preprocess='],
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize('name', sorted(MODERN))
+def test_todays_recipes_start_through_train_py(name, tmp_path, quickstart_runs):
+  """A few steps each; the distillation recipe's teacher is the quickstart's LeNet-5."""
+  teacher = ([f'--config.teacher={quickstart_runs["embedded"][0]}']
+             if load_recipe(name).teacher else [])
+  result = run_train(f'--config=configs/{name}.py', '--config.dataset=digits',
+                     '--config.num_classes=-1', '--config.model=resnet20',
+                     '--config.image_size=32', '--config.eval_preprocess=',
+                     '--config.batch_size=16', '--config.num_train_steps=3',
+                     '--config.log_every_steps=1', '--config.half_precision=False',
+                     *MODERN[name], *teacher, workdir=tmp_path)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'step 3/3' in result.stdout and 'eval at step 3' in result.stdout, result.stdout

@@ -44,6 +44,16 @@ def _exponential(config, peak: float, steps_per_epoch: int, warmup_steps: int,
       decay_rate=config.lr_decay_rate, staircase=True)
 
 
+def _polynomial(config, peak: float, steps_per_epoch: int, warmup_steps: int,
+                decay_steps: int):
+  """(peak - end)·(1 - t/T)^power + end over the T steps after warmup, end = lr_poly_end:
+  the MLPerf ResNet-50 reference's schedule for LARS (power 2, end 1e-4; You et al.
+  2017 decay with power 2 as well)."""
+  del steps_per_epoch, warmup_steps
+  return optax.polynomial_schedule(peak, config.lr_poly_end, config.lr_poly_power,
+                                   transition_steps=decay_steps)
+
+
 def _constant(config, peak: float, steps_per_epoch: int, warmup_steps: int, decay_steps: int):
   """The peak rate throughout; under 'plateau', until the validation error stalls."""
   del config, steps_per_epoch, warmup_steps, decay_steps
@@ -53,25 +63,29 @@ def _constant(config, peak: float, steps_per_epoch: int, warmup_steps: int, deca
 # config.lr_schedule -> the schedule after warmup; configs/default.py allows these names.
 # 'plateau' is the constant rate scaled at each evaluation by create_plateau's state.
 LR_SCHEDULES = {'cosine': _cosine, 'step': _step, 'exponential': _exponential,
-                'constant': _constant, 'plateau': _constant}
+                'polynomial': _polynomial, 'constant': _constant, 'plateau': _constant}
 
 
 def create_learning_rate_schedule(config: ml_collections.ConfigDict,
                                   steps_per_epoch: int, total_steps: int) -> optax.Schedule:
   """Linear scaling, gradual warmup, then the recipe's schedule (Goyal et al. 2017).
 
-  The peak rate is learning_rate × batch_size / 256 (§2.1). Warmup rises
-  linearly from learning_rate to that peak over warmup_epochs (§2.2), then
-  config.lr_schedule takes over (LR_SCHEDULES).
+  The peak rate is learning_rate × batch_size / lr_reference_batch (§2.1: the rate is
+  stated for a batch of 256 and scaled linearly; a recipe that states an absolute rate at
+  its own batch sets lr_reference_batch to that batch). Warmup rises linearly over
+  warmup_epochs from learning_rate (§2.2), or from 0 with warmup_from_zero (He et al.
+  2019 §3.1, timm, MLPerf), to that peak; then config.lr_schedule takes over
+  (LR_SCHEDULES).
   """
-  peak = config.learning_rate * config.batch_size / 256
+  peak = config.learning_rate * config.batch_size / config.lr_reference_batch
   warmup_steps = min(int(config.warmup_epochs * steps_per_epoch), total_steps)
   after_warmup = max(total_steps - warmup_steps, 1)
   main = LR_SCHEDULES[config.lr_schedule](config, peak, steps_per_epoch, warmup_steps,
                                           after_warmup)
   if warmup_steps == 0:
     return main
-  warmup = optax.linear_schedule(min(config.learning_rate, peak), peak, warmup_steps)
+  start = 0.0 if config.warmup_from_zero else min(config.learning_rate, peak)
+  warmup = optax.linear_schedule(start, peak, warmup_steps)
   return optax.join_schedules([warmup, main], [warmup_steps])
 
 
