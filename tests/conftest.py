@@ -13,8 +13,8 @@ import tempfile
 # Two simulated devices exercise the data-parallel code. The other two flags
 # halve XLA's CPU compile time (the registry walk compiles every network's training
 # step) at the price of slower generated code, which tests do not notice.
-TEST_XLA_FLAGS = ('--xla_force_host_platform_device_count=2 '
-                  '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false')
+FAST_COMPILE_XLA_FLAGS = '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false'
+TEST_XLA_FLAGS = '--xla_force_host_platform_device_count=2 ' + FAST_COMPILE_XLA_FLAGS
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + TEST_XLA_FLAGS).strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # The suite's own compilation cache (training/compilation_cache.py), shared by both
@@ -67,7 +67,13 @@ def quickstart_runs(tmp_path_factory):
     fcntl.flock(lock, fcntl.LOCK_EX)
     if not (root / 'outputs.json').exists():
       helpers.write_digits_as_png_folder(str(root / 'digits_png'))
-      processes = {name: helpers.start_train(helpers.QUICKSTART, *args, workdir=root / name)
+      # 1,320 steps each: here the generated code's speed counts, not the compiler's, so
+      # these two runs compile as a user's do (still on the suite's two devices). On the
+      # 2-core machine that takes a third less processor time than with the suite's flags.
+      env = {'XLA_FLAGS': ' '.join(flag for flag in os.environ['XLA_FLAGS'].split()
+                                   if flag not in FAST_COMPILE_XLA_FLAGS.split())}
+      processes = {name: helpers.start_train(helpers.QUICKSTART, *args, workdir=root / name,
+                                             env=env)
                    for name, args in runs.items()}
       outputs = {name: process.communicate(timeout=900) for name, process in processes.items()}
       for name, process in processes.items():

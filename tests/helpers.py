@@ -21,10 +21,12 @@ def run_train(*args, workdir, timeout=600, env=None):
                         env={**os.environ, **(env or {})})
 
 
-def start_train(*args, workdir) -> subprocess.Popen:
-  """`python train.py --workdir=<workdir> <args>` started in the background, text pipes."""
+def start_train(*args, workdir, env=None) -> subprocess.Popen:
+  """`python train.py --workdir=<workdir> <args>` started in the background, text pipes;
+  `env`: variables to set on top of this process's environment."""
   return subprocess.Popen([sys.executable, 'train.py', f'--workdir={workdir}', *args], cwd=REPO,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, **(env or {})})
 
 
 def run_evaluate(*args, devices: int | None = None, timeout=600):
