@@ -40,7 +40,7 @@ from benchmarks import device_peaks
 from configs import default
 import models
 from models import summary
-from training import compilation_cache, optimizers, steps, xla_flags
+from training import compilation_cache, configuration, optimizers, steps, xla_flags
 from training.configuration import ConfigError
 
 FLAGS = flags.FLAGS
@@ -102,14 +102,17 @@ def time_steps(step, num_steps: int) -> float:
 
 
 def benchmark_config(name: str, batch_size: int, image_size: int = 0,
-                     half_precision: bool = False):
-  """train.py's default config for model `name` at this batch, input and precision."""
+                     half_precision: bool = False, overrides: dict | None = None):
+  """train.py's default config for model `name` at this batch, input and precision, with
+  `overrides` (config fields of the train step: mixing, accumulation, optimiser...)."""
   config = default.get_config()
   config.model = name
   config.batch_size = batch_size
   config.image_size = image_size or models.spec(name).input_size
   config.half_precision = half_precision
   config.learning_rate = 0.01
+  config.update(overrides or {})
+  configuration.validate_config(config, default.FIELDS)
   return config
 
 
@@ -169,9 +172,9 @@ class CompiledSteps:
   """A model's compiled train and eval steps on one synthetic batch, ready to time."""
 
   def __init__(self, name: str, batch_size: int, image_size: int = 0,
-               half_precision: bool = False):
+               half_precision: bool = False, overrides: dict | None = None):
     spec = models.spec(name)
-    config = benchmark_config(name, batch_size, image_size, half_precision)
+    config = benchmark_config(name, batch_size, image_size, half_precision, overrides)
     mesh = steps.create_mesh()
     if batch_size % jax.device_count():
       raise ConfigError(f'--batch_size={batch_size} does not divide over '

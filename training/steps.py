@@ -459,8 +459,35 @@ class CompiledTrainStep:
   def __call__(self, state, batch, dropout_rng):
     return self.jitted(state, batch, dropout_rng, self.teacher)
 
-  def lower(self, state, batch, dropout_rng):
-    return self.jitted.lower(state, batch, dropout_rng, self.teacher)
+  def lower(self, state, batch, dropout_rng) -> '_BoundLowering':
+    """Ahead-of-time lowering (benchmark.py): `.compile()` gives a program that takes
+    (state, batch, rng) too, with XLA's analyses (memory_analysis, as_text) as its own."""
+    return _BoundLowering(self.jitted.lower(state, batch, dropout_rng, self.teacher),
+                          self.teacher)
+
+
+@dataclasses.dataclass(frozen=True)
+class _BoundLowering:
+  lowered: Any
+  teacher: EvalModel | None
+
+  def compile(self) -> '_BoundProgram':
+    return _BoundProgram(self.lowered.compile(), self.teacher)
+
+  def __getattr__(self, name):
+    return getattr(self.lowered, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class _BoundProgram:
+  compiled: Any
+  teacher: EvalModel | None
+
+  def __call__(self, state, batch, dropout_rng):
+    return self.compiled(state, batch, dropout_rng, self.teacher)
+
+  def __getattr__(self, name):
+    return getattr(self.compiled, name)
 
 
 def compile_eval_step(mesh: Mesh, normalizations) -> Callable:
