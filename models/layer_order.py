@@ -15,6 +15,8 @@ import dataclasses
 import flax.linen as nn
 import jax
 
+from models.layers import BatchNorm
+
 
 @dataclasses.dataclass
 class Layer:
@@ -33,7 +35,7 @@ class Layer:
 def model_layers(model, image_size: int, channels: int = 3):
   """The network's Conv, Dense and BatchNorm layers in the order its forward pass calls
   them, with their variables' shapes; and the shapes of all its variables."""
-  kinds = {nn.Conv: 'conv', nn.Dense: 'dense', nn.BatchNorm: 'norm'}
+  kinds = {nn.Conv: 'conv', nn.Dense: 'dense', BatchNorm: 'norm'}
   called: dict[tuple, str] = {}
   flattened: dict[tuple, int] = {}
   last_output = [None]  # the output shape of the module that finished last

@@ -1,6 +1,7 @@
 """Building blocks shared by several families."""
 
 import functools
+import math
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -12,6 +13,84 @@ import jax.numpy as jnp
 he_normal = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
 
 
+class BatchNorm(nn.Module):
+  """Batch normalisation, Ioffe & Szegedy 2015, Algorithm 1 in training and Algorithm 2's
+  running statistics for inference.
+
+  Training normalises with the batch's mean and biased variance (÷n, n the positions of a
+  channel: examples × height × width on this device) and moves the running mean and
+  variance towards them by 1 − `momentum`; the running variance takes the unbiased
+  batch variance (÷(n − 1)), as Algorithm 2 step 10 (Var[x] = m/(m − 1) E_B[σ²_B]),
+  PyTorch and TensorFlow's fused BatchNorm do. flax.linen.BatchNorm keeps the biased
+  one, which made the running variances of a torch-converted network drift from
+  torch's after a step by up to 1e-2 at small n (tests/training/test_step_parity.py).
+  A single position per channel (n = 1) has no unbiased variance (PyTorch refuses it);
+  its biased variance, 0, is kept.
+
+  The statistics are computed in at least float32 under bfloat16 activations, as two
+  passes (the mean, then the mean squared deviation from it): flax's one-pass
+  E[x²] − E[x]² loses the variance of channels whose mean is large next to their spread
+  (test_step_parity measures both against torch). Variables, their collections and the
+  class name (so the automatic module names BatchNorm_N) are flax's, so checkpoints
+  and converted weights of flax.linen.BatchNorm load unchanged.
+  """
+
+  use_running_average: bool | None = None
+  momentum: float = 0.9  # the running averages keep 0.9 of themselves per step
+  epsilon: float = 1e-5
+  dtype: Any = None  # of the output; None: that of the input and parameters
+  param_dtype: Any = jnp.float32
+  use_bias: bool = True
+  use_scale: bool = True
+  bias_init: Callable = nn.initializers.zeros
+  scale_init: Callable = nn.initializers.ones
+
+  @nn.compact
+  def __call__(self, x, use_running_average: bool | None = None):
+    use_running_average = nn.merge_param('use_running_average', self.use_running_average,
+                                         use_running_average)
+    axes = tuple(range(x.ndim - 1))  # every axis but the channels' (NHWC)
+    features = (x.shape[-1],)
+    # float32 at least (float64 stays float64), whatever the activations' dtype.
+    stats_dtype = jnp.promote_types(self.param_dtype, jnp.float32)
+    running_mean = self.variable('batch_stats', 'mean',
+                                 lambda: jnp.zeros(features, stats_dtype))
+    running_var = self.variable('batch_stats', 'var', lambda: jnp.ones(features, stats_dtype))
+    if use_running_average:
+      mean, var = running_mean.value, running_var.value
+    else:
+      mean, var = batch_statistics(x, axes, self.dtype)
+      if not self.is_initializing():
+        count = math.prod(x.shape[axis] for axis in axes)
+        unbiased_var = var * (count / max(count - 1, 1))
+        running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
+        running_var.value = (self.momentum * running_var.value
+                             + (1 - self.momentum) * unbiased_var)
+    # The arithmetic of flax's _normalize, step for step: inference gives its outputs.
+    y = x - mean
+    multiplier = jax.lax.rsqrt(var + self.epsilon)
+    arrays = [x]
+    if self.use_scale:
+      scale = self.param('scale', self.scale_init, features, self.param_dtype)
+      multiplier = multiplier * scale
+      arrays.append(scale)
+    y = y * multiplier
+    if self.use_bias:
+      bias = self.param('bias', self.bias_init, features, self.param_dtype)
+      y = y + bias
+      arrays.append(bias)
+    return jnp.asarray(y, self.dtype if self.dtype is not None else jnp.result_type(*arrays))
+
+
+def batch_statistics(x, axes: tuple[int, ...], dtype=None):
+  """The mean and biased variance (÷n) of `x` over `axes`, computed in float32 at least
+  (`dtype` or x's, promoted), in two passes."""
+  x = x.astype(jnp.promote_types(dtype if dtype is not None else x.dtype, jnp.float32))
+  mean = x.mean(axes)
+  var = jnp.square(x - jnp.expand_dims(mean, axes)).mean(axes)
+  return mean, var
+
+
 def batch_norm(train: bool, dtype=jnp.float32, param_dtype=jnp.float32, **kwargs):
   """BatchNorm (Ioffe & Szegedy 2015) with the constants of the ResNet papers.
 
@@ -21,7 +100,7 @@ def batch_norm(train: bool, dtype=jnp.float32, param_dtype=jnp.float32, **kwargs
   """
   settings = dict(momentum=0.9, epsilon=1e-5)
   settings.update(kwargs)  # e.g. epsilon=1e-3 where the paper's framework used it
-  return functools.partial(nn.BatchNorm, use_running_average=not train, dtype=dtype,
+  return functools.partial(BatchNorm, use_running_average=not train, dtype=dtype,
                            param_dtype=param_dtype, **settings)
 
 
