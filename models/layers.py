@@ -22,17 +22,23 @@ class BatchNorm(nn.Module):
   variance towards them by 1 − `momentum`; the running variance takes the unbiased
   batch variance (÷(n − 1)), as Algorithm 2 step 10 (Var[x] = m/(m − 1) E_B[σ²_B]),
   PyTorch and TensorFlow's fused BatchNorm do. flax.linen.BatchNorm keeps the biased
-  one, which made the running variances of a torch-converted network drift from
-  torch's after a step by up to 1e-2 at small n (tests/training/test_step_parity.py).
+  one: after one step of torch-converted networks at n = 4 the running variances were
+  6e-2 to 1.6e-1 off torch's (tests/training/test_step_parity.py).
   A single position per channel (n = 1) has no unbiased variance (PyTorch refuses it);
   its biased variance, 0, is kept.
 
-  The statistics are computed in at least float32 under bfloat16 activations, as two
-  passes (the mean, then the mean squared deviation from it): flax's one-pass
-  E[x²] − E[x]² loses the variance of channels whose mean is large next to their spread
-  (test_step_parity measures both against torch). Variables, their collections and the
-  class name (so the automatic module names BatchNorm_N) are flax's, so checkpoints
-  and converted weights of flax.linen.BatchNorm load unchanged.
+  The statistics are computed in float32 at least (under bfloat16 activations too), in
+  two passes: the mean, then the mean squared deviation from it. flax's one pass,
+  E[x²] − E[x]², loses the variance of a channel whose mean is large next to its
+  spread: on the float32 BatchNorm inputs of resnet18, densenet121 and mobilenet_v2
+  (seeded weights, 64 px) the variance's error was 2e-7 of var + ε in two passes, 3e-6
+  in one (3e-3 on synthetic data of mean/std 100), for about 7 % more time in a
+  BatchNorm's forward and backward pass on CPU. In float64 both take torch's steps to
+  rounding (~1e-13).
+
+  Variables, their collections and the class name (so the automatic module names
+  BatchNorm_N) are flax's: checkpoints and converted weights load unchanged, and
+  inference computes what flax.linen.BatchNorm did, operation for operation.
   """
 
   use_running_average: bool | None = None
