@@ -475,6 +475,7 @@ def _random_erasing_size(size, probability=0.25, min_area=0.02, max_area=1 / 3,
   return size
 
 
+@tf.autograph.experimental.do_not_convert
 def _erase_box(image, seed, min_area, max_area, min_aspect, count, mean, std):
   """One of timm's boxes: up to 10 attempts at an area and a log-uniform aspect ratio
   until one fits, at a uniform position, filled with mean + std·N(0, 1) per value."""
@@ -630,7 +631,8 @@ def usage(info: OpInfo) -> str:
       arguments.append(parameter.name)
     else:
       default = parameter.default
-      shown = round(default, 4) if isinstance(default, float) else default
+      shown = (round(default, 4) if isinstance(default, float) else
+               repr(default) if isinstance(default, str) else default)
       arguments.append(f'{parameter.name}={shown}')
   return f'{info.name}({", ".join(arguments)})'
 
