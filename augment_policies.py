@@ -259,7 +259,8 @@ def _solarize_add(addition, threshold=128.0):
 def _posterize(bits):
   """ImageOps.posterize: keep the `bits` highest bits of each value (0 bits: black, as
   Pillow before version 10 allowed; later Pillow refuses 0)."""
-  return {'kind': BLEND, 'quantum': tf.pow(tf.constant(2.0, tf.float64), 8.0 - tf.cast(bits, tf.float64))}
+  two = tf.constant(2.0, tf.float64)
+  return {'kind': BLEND, 'quantum': tf.pow(two, 8.0 - tf.cast(bits, tf.float64))}
 
 
 def _brightness(factor):
