@@ -238,7 +238,9 @@ def _apply(image, operation, fill):
       lambda: equalize(image),
       lambda: affine(image, tf.unstack(operation)[7:], fill),
   ]
-  return tf.switch_case(tf.cast(operation[_INDEX['kind']], tf.int32), branches)
+  output = tf.switch_case(tf.cast(operation[_INDEX['kind']], tf.int32), branches)
+  output.set_shape(image.shape)
+  return output
 
 
 def _invert():

@@ -32,6 +32,7 @@ it is taken from, or an output that is not image_size × image_size.
 import ast
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
 import sys
@@ -410,11 +411,10 @@ def rand_augment(image, seed, num_ops: int, magnitude: float, magnitude_std: flo
                  probability: float = 0.5, *, normalization=None):
   """RandAugment (Cubuk et al. 2020) as timm's `rand-mM-nN-mstdS-inc1` makes it (M the
   magnitude, N num_ops, S magnitude_std): num_ops ops drawn uniformly with replacement from
-  AutoContrast, Equalize,
-  Invert, Rotate, Posterize, Solarize, SolarizeAdd, Color, Contrast, Brightness, Sharpness,
-  ShearX/Y and TranslateX/Y (timm's "increasing" set: no Identity), each applied with
-  `probability` at magnitude (of 10) plus N(0, magnitude_std²) noise, clipped to [0, 10],
-  with a random sign where timm draws one.
+  AutoContrast, Equalize, Invert, Rotate, Posterize, Solarize, SolarizeAdd, Color, Contrast,
+  Brightness, Sharpness, ShearX/Y and TranslateX/Y (timm's "increasing" set: no Identity),
+  each applied with `probability` at magnitude (of 10) plus N(0, magnitude_std²) noise,
+  clipped to [0, 10], with a random sign where timm draws one.
 
   timm's ImageNet settings: translations up to 0.45 of the side, geometric ops filled with
   the normalisation mean as integers ((124, 116, 104) for ImageNet). Differences: bilinear
@@ -477,8 +477,9 @@ def _random_erasing_size(size, probability=0.25, min_area=0.02, max_area=1 / 3,
 
 @tf.autograph.experimental.do_not_convert
 def _erase_box(image, seed, min_area, max_area, min_aspect, count, mean, std):
-  """One of timm's boxes: up to 10 attempts at an area and a log-uniform aspect ratio
-  until one fits, at a uniform position, filled with mean + std·N(0, 1) per value."""
+  """One of timm's boxes on a uint8 image: up to 10 attempts at an area and a log-uniform
+  aspect ratio until one fits, at a uniform position, filled with mean + std·N(0, 1) per
+  value, rounded and clipped to 0-255."""
   area_seed, aspect_seed, position_seed, noise_seed = tf.unstack(
       tf.random.experimental.stateless_split(seed, 4))
   shape = tf.shape(image)
@@ -496,12 +497,12 @@ def _erase_box(image, seed, min_area, max_area, min_aspect, count, mean, std):
   free = tf.cast(tf.stack([height - box_height + 1, width - box_width + 1]), tf.float32)
   top, left = tf.unstack(tf.cast(tf.random.stateless_uniform([2], position_seed) * free,
                                  tf.int32))
-  channels = image.shape[-1]
-  noise = tf.random.stateless_normal([box_height, box_width, channels], noise_seed)
-  noise = tf.clip_by_value(tf.round(mean + std * noise), 0.0, 255.0)
-  paddings = [[top, height - top - box_height], [left, width - left - box_width], [0, 0]]
-  inside = tf.pad(tf.ones([box_height, box_width, channels], tf.bool), paddings)
-  return tf.where(inside, tf.pad(noise, paddings), image)
+  noise = tf.random.stateless_normal([box_height, box_width, image.shape[-1]], noise_seed)
+  noise = tf.saturate_cast(tf.round(mean + std * noise), tf.uint8)
+  # The image around the box, joined to it: a copy of the image, no per-pixel selection.
+  rows = image[top:top + box_height]
+  rows = tf.concat([rows[:, :left], noise, rows[:, left + box_width:]], axis=1)
+  return tf.concat([image[:top], rows, image[top + box_height:]], axis=0)
 
 
 @register(_random_erasing_size, normalization=True)
@@ -528,19 +529,23 @@ def random_erasing(image, seed, probability: float = 0.25, min_area: float = 0.0
   std = tf.constant(_per_channel(normalization[1], channels), tf.float32)
   erase_seed, count_seed, *box_seeds = tf.unstack(
       tf.random.experimental.stateless_split(seed, 2 + max_count))
-  image = tf.cast(image, tf.float32)
+  image = to_uint8(image)  # an image left as it is costs nothing
   count = tf.random.stateless_uniform([], count_seed, 1, max_count + 1, dtype=tf.int32)
 
   def erase():
     erased = image
     for index, box_seed in enumerate(box_seeds):
-      erased = tf.cond(index < count, lambda x=erased, s=box_seed: _erase_box(
-          x, s, min_area, max_area, min_aspect, tf.cast(count, tf.float32), mean, std),
-                       lambda x=erased: x)
+      box = functools.partial(_erase_box, seed=box_seed, min_area=min_area, max_area=max_area,
+                              min_aspect=min_aspect, count=tf.cast(count, tf.float32),
+                              mean=mean, std=std)
+      erased = (box(erased) if index == 0 else
+                tf.cond(index < count, lambda x=erased, box=box: box(x), lambda x=erased: x))
     return erased
 
-  return tf.cond(tf.random.stateless_uniform([], erase_seed) < probability, erase,
-                 lambda: image)
+  output = tf.cond(tf.random.stateless_uniform([], erase_seed) < probability, erase,
+                   lambda: image)
+  output.set_shape(image.shape)
+  return output
 
 
 # --- Parsing ---------------------------------------------------------------------------------

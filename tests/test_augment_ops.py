@@ -158,6 +158,16 @@ def test_ops_run_in_tf_data_on_images_of_unknown_size(text):
   assert np.array_equal(outputs[0], run(text, images[0], (0, 7)))
 
 
+@pytest.mark.parametrize('text', POLICIES)
+def test_a_known_image_size_stays_known(text):
+  pipeline = preprocessing.parse(text)
+  traced = tf.function(lambda image, seed: pipeline(image, seed, 3, False,
+                                                    normalization=IMAGENET))
+  output = traced.get_concrete_function(tf.TensorSpec([48, 72, 3], tf.uint8),
+                                        tf.TensorSpec([2], tf.int64)).structured_outputs
+  assert output.shape == (48, 72, 3)
+
+
 def test_probability_zero_or_no_ops_leave_the_image():
   image = photo()
   for text in ('rand_augment(3, 9, 0.5, 0.0)', 'rand_augment(0, 9)', 'random_erasing(0.0)'):
