@@ -10,15 +10,15 @@ the project's own train step (compile_steps; create_optimizer: SGD, a constant r
 kernels decayed) runs on a one-device mesh.
 
 What differs, measured (float64, batch 4 at 32×32: the last BatchNorms see n = 4
-positions per channel), as the largest relative difference over every leaf:
-  * step 1: at most 1e-9 (the gradients of mobilenet_v2, whose many near-empty channels
-    amplify rounding); resnet18 3e-13, densenet121 1.4e-10; running statistics ≤ 3e-13.
-  * step 2: up to 4.5e-7 (mobilenet_v2's gradients; densenet121 1.2e-8, resnet18 3e-12).
-    Rounding of the first step, amplified: in torch itself, scaling the initial weights
+positions per channel), as the largest relative difference over the leaves of a kind:
+  * step 1: at most 7e-10 (mobilenet_v2's gradients, the most sensitive to rounding:
+    see step 2); resnet18 6e-13, densenet121 7e-11; running statistics 3e-13 at most.
+  * step 2: up to 4.5e-7 (mobilenet_v2's gradients; densenet121 8e-9, resnet18 4e-12):
+    the first step's rounding, amplified. In torch itself, scaling the initial weights
     by 1 + 1e-12 moves mobilenet_v2's second-step gradients by 4.7e-5.
-  * before this project's BatchNorm kept the unbiased running variance (flax's BatchNorm
-    keeps the biased one), its running variances differed by 7.0e-2 (resnet18), 6.0e-2
-    (densenet121) and 1.6e-1 (mobilenet_v2) after the first step.
+  * with flax's BatchNorm, whose running variance takes the biased batch variance, the
+    running variances were 8.0e-2 (resnet18), 7.6e-2 (densenet121) and 2.0e-1
+    (mobilenet_v2) off torch's after the first step (every other leaf as above).
 """
 
 import json
