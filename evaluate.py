@@ -359,6 +359,7 @@ def main(argv):
   try:
     distributed.initialize(given if given is not None else default.get_config())
     run(given)
+    checkpoints.end_process(0)
   except (ConfigError, input_pipeline.DatasetError, preprocessing.PreprocessError,
           protocols.ProtocolError, WorkdirError, distributed.DistributedError) as error:
     print(f'error: {error}', file=sys.stderr)

@@ -409,6 +409,8 @@ def main(argv):
     # the progress lines; --verbosity=0 brings them back.
     logging.set_verbosity(logging.WARNING)
   try:
+    # Before the workdir is touched (its lock taken): a refused config writes nothing.
+    configuration.validate_config(FLAGS.config, default.FIELDS)
     distributed.initialize(FLAGS.config)
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
     checkpoints.end_process(0)  # quietly, after skipping a damaged checkpoint
@@ -418,7 +420,7 @@ def main(argv):
     checkpoints.end_process(2)
   except NonFiniteError as error:
     print(f'error: {error}', file=sys.stderr)
-    sys.exit(1)
+    checkpoints.end_process(1)
 
 
 if __name__ == '__main__':

@@ -62,3 +62,5 @@ def test_settings_that_cannot_work_are_refused_in_one_line(tmp_path, quickstart_
   assert lines[-1].startswith('error: ') and message in lines[-1], result.stderr[-2000:]
   assert 'Traceback' not in result.stderr
   assert not (workdir / 'checkpoints').exists() and not (workdir / 'metrics.jsonl').exists()
+  if 'is not allowed' in message:  # a field's own rule: refused before the workdir is touched
+    assert not workdir.exists()

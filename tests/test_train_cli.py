@@ -62,7 +62,7 @@ BAD_INPUTS = {
                       'mean resnet56, resnet50'),
     'bad choice': (lambda t: [QUICK, '--config.lr_schedule=linear'],
                    "config.lr_schedule='linear' is not allowed: use one of cosine, step, "
-                   'exponential, constant, plateau'),
+                   'exponential, polynomial, constant, plateau'),
     'batch not divisible': (lambda t: [QUICK, '--config.batch_size=33'],
                             'config.batch_size=33 does not divide over 2 devices: use a '
                             'multiple of 2'),

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import sys
+import time
 import traceback
 import warnings
 
@@ -79,29 +80,42 @@ _orbax_leftovers_silenced = False
 _closed_loop_callbacks_ignored = False
 
 
-def _is_callback_into_closed_loop(kind, value) -> bool:
+def _is_callback_into_closed_loop(kind, value, trace=None) -> bool:
+  del trace
   return kind is RuntimeError and str(value) == 'Event loop is closed'
+
+
+def _is_orbax_leftover(kind, value, trace) -> bool:
+  frames = traceback.extract_tb(trace) if trace else []
+  return (_is_callback_into_closed_loop(kind, value)
+          or any(f'{os.sep}orbax{os.sep}' in frame.filename for frame in frames))
 
 
 def ignore_callbacks_into_closed_loops() -> None:
   """For the rest of the process, from before the first checkpoint read or write.
 
-  When a write fails, orbax closes its event loop while tensorstore still has callbacks
-  pending; each then fails in a tensorstore thread, which prints it through sys.excepthook,
-  possibly before the failure reaches this module. Those alone are dropped: such a
-  RuntimeError is only ever the aftermath of an error reported on its own.
+  When a read or write fails, orbax closes its event loop while tensorstore still has
+  callbacks pending; each then fails in a tensorstore thread, which prints it as an
+  unraisable exception or through sys.excepthook, possibly before the failure reaches
+  this module. Those alone are dropped: such a RuntimeError is only ever the aftermath
+  of an error reported on its own.
   """
   global _closed_loop_callbacks_ignored
   if _closed_loop_callbacks_ignored:
     return
   _closed_loop_callbacks_ignored = True
-  print_exception = sys.excepthook
+  print_exception, print_unraisable = sys.excepthook, sys.unraisablehook
 
   def excepthook(kind, value, trace):
     if not _is_callback_into_closed_loop(kind, value):
       print_exception(kind, value, trace)
 
-  sys.excepthook = excepthook
+  def unraisablehook(unraisable):
+    dropped = _is_orbax_leftover if _orbax_leftovers_silenced else _is_callback_into_closed_loop
+    if not dropped(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback):
+      print_unraisable(unraisable)
+
+  sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
 
 
 def silence_orbax_leftovers() -> None:
@@ -114,33 +128,25 @@ def silence_orbax_leftovers() -> None:
   global _orbax_leftovers_silenced
   if _orbax_leftovers_silenced:
     return
-  _orbax_leftovers_silenced = True
   ignore_callbacks_into_closed_loops()
+  _orbax_leftovers_silenced = True  # the unraisable hook now drops orbax's tasks too
   warnings.filterwarnings('ignore', message="coroutine '.*' was never awaited",
                           category=RuntimeWarning)
   for handler in _log_handlers():
     handler.addFilter(_WithoutOrbaxLogs())
-  print_unraisable = sys.unraisablehook
-
-  def is_leftover(kind, value, trace) -> bool:
-    frames = traceback.extract_tb(trace) if trace else []
-    return (_is_callback_into_closed_loop(kind, value)
-            or any(f'{os.sep}orbax{os.sep}' in frame.filename for frame in frames))
-
-  def unraisablehook(unraisable):
-    if not is_leftover(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback):
-      print_unraisable(unraisable)
-
-  sys.unraisablehook = unraisablehook
 
 
 def end_process(status: int) -> None:
-  """sys.exit(status); where a checkpoint failed to read or write, an exit that skips the
-  interpreter's shutdown, during which orbax's abandoned tasks and tensorstore's callbacks
-  would print their own failures after the one line that reported it."""
-  if _orbax_leftovers_silenced and jax.process_count() == 1:
+  """The end of train.py and evaluate.py, once everything they write is closed: in a
+  single process, an exit that skips the interpreter's shutdown, which would spend seconds
+  tearing down TensorFlow's and JAX's runtimes and, after a failed checkpoint read or
+  write, let orbax's abandoned tasks and tensorstore's callbacks print their own failures
+  after the one line that reported it. Several processes leave through sys.exit, whose
+  shutdown takes jax.distributed's down with the others."""
+  if jax.process_count() == 1:
     sys.stdout.flush()
     sys.stderr.flush()
+    logging.shutdown()
     os._exit(status)  # pylint: disable=protected-access
   sys.exit(status)
 
@@ -174,8 +180,7 @@ def save_checkpoint(manager, step: int, state, run_info: dict, metrics=None) -> 
   except Exception as error:  # tensorstore's write errors arrive wrapped, as ValueError
     silence_orbax_leftovers()
     if jax.process_index() == 0:
-      for partial in glob.glob(os.path.join(manager.directory, f'{step}.orbax-checkpoint-tmp*')):
-        shutil.rmtree(partial, ignore_errors=True)
+      remove_partial_checkpoint(manager.directory, step)
     manager.reload()
     intact = ', '.join(map(str, manager.all_steps())) or 'none yet'
     raise WorkdirError(
@@ -186,6 +191,22 @@ def save_checkpoint(manager, step: int, state, run_info: dict, metrics=None) -> 
   finally:
     for handler in handlers:
       handler.removeFilter(quiet)
+
+
+def remove_partial_checkpoint(directory: str, step: int, settle_seconds: float = 0.5,
+                              most_seconds: float = 5.0) -> None:
+  """Removes the half-written folder of `step` after a failed write. Tensorstore's threads
+  may still finish writes they had started, creating the folder again: it is removed until
+  it has stayed away for `settle_seconds` (at most `most_seconds` in all)."""
+  pattern = os.path.join(directory, f'{step}.orbax-checkpoint-tmp*')
+  start = last_seen = time.monotonic()
+  while time.monotonic() - last_seen < settle_seconds and time.monotonic() - start < most_seconds:
+    partials = glob.glob(pattern)
+    for partial in partials:
+      shutil.rmtree(partial, ignore_errors=True)
+    if partials:
+      last_seen = time.monotonic()
+    time.sleep(0.05)
 
 
 def run_info_bytes(run_info: dict) -> int:

@@ -1,6 +1,10 @@
 """training/mixing.py and the train step's loss: Mixup/CutMix's label arithmetic and boxes
-against a NumPy restatement of timm's `Mixup` (batch mode), the draws' frequencies, the
-binary cross-entropy and distillation terms, and gradient accumulation's equivalence."""
+against a NumPy restatement of timm's `Mixup` (batch mode) and against timm's own output
+(a stored fixture), the draws' frequencies, the binary cross-entropy and distillation
+terms, and gradient accumulation's equivalence."""
+
+import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +12,7 @@ import numpy as np
 import pytest
 
 import input_pipeline
+from tests import parity
 from tests.helpers import small_config
 from training import mixing, optimizers, steps
 
@@ -152,3 +157,36 @@ def test_accumulated_micro_batches_give_the_full_batchs_update():
     np.testing.assert_allclose(four, one, rtol=2e-5, atol=2e-6)
   for one, four in zip(jax.tree.leaves(states[1].opt_state), jax.tree.leaves(states[4].opt_state)):
     np.testing.assert_allclose(four, one, rtol=2e-5, atol=2e-6)
+
+
+def timm_cases():
+  with open(os.path.join(parity.FIXTURES, '..', 'mixing', 'timm_mixup.json'),
+            encoding='utf-8') as f:
+    return json.load(f)['cases']
+
+
+@pytest.mark.parametrize('case', timm_cases(), ids=lambda case: case['name'])
+def test_timms_draws_mix_images_and_targets_as_here_and_its_bce_is_ours(case):
+  """timm's Mixup (batch mode) and BinaryCrossEntropy on seeded batches (fixture made by
+  tests/fixtures/mixing/make_mixing_fixtures.py with timm 1.0.31): given timm's draw (λ
+  corrected to the box, the box), this project's mixing gives timm's images and targets,
+  and its binary cross-entropy timm's loss, with and without the target threshold."""
+  images = np.transpose(np.array(case['images'], np.float32), (0, 2, 3, 1))  # NCHW -> NHWC
+  labels = np.array(case['labels'])
+  height, width = images.shape[1:3]
+  top, bottom, left, right = case['box']
+  if case['use_cutmix']:
+    assert case['lam'] == pytest.approx(1 - (bottom - top) * (right - left) / (height * width))
+  mixed = mixing.apply(jnp.asarray(images), jnp.float32(case['lam']),
+                       jnp.asarray(case['use_cutmix']), jnp.asarray(case['box']))
+  expected = np.transpose(np.array(case['mixed_images'], np.float32), (0, 2, 3, 1))
+  np.testing.assert_allclose(mixed, expected, rtol=1e-6, atol=1e-6)
+  smoothing = case['arguments']['label_smoothing']
+  targets = mixing.mixed_targets(jnp.asarray(labels), jnp.asarray(labels[::-1]), case['lam'],
+                                 7, smoothing)
+  np.testing.assert_allclose(targets, case['targets'], rtol=1e-6, atol=1e-7)
+  logits = jnp.asarray(case['logits'])
+  for threshold, loss in case['bce'].items():
+    objective = steps.Objective(loss='sigmoid_binary_cross_entropy',
+                                bce_target_threshold=0.0 if threshold == 'None' else 0.2)
+    assert float(objective.classification(logits, targets)) == pytest.approx(loss, rel=1e-5)
