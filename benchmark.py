@@ -4,6 +4,8 @@ r"""Speed of the models' train and eval steps, and of the training input pipelin
     python benchmark.py --model=all --steps=5 --markdown_out=/tmp/models.md
     python benchmark.py --model=resnet20 --json
     python benchmark.py --input_pipeline [--dataset=imagenet2012 --data_dir=...]
+    python benchmark.py --input_pipeline \
+        --train_preprocess='inception_crop(224)|flip_lr|rand_augment(2, 7, 0.5)'
 
 Models: runs training/steps.py's train and eval steps (imported, not re-implemented)
 over all local devices on synthetic data made on the devices. No TensorFlow is
@@ -14,7 +16,9 @@ device's peak where it is known) and peak device memory.
 
 Input pipeline: times input_pipeline's training batches (decode, random-resized
 crop, flip, batch; the step normalises on the device) and, in the same run, the
-PIL/NumPy reference of benchmarks/pil_reference.py on the same JPEGs. Without
+PIL/NumPy reference of benchmarks/pil_reference.py on the same JPEGs. --train_preprocess
+gives train.py's pipelines another train_preprocess string (a recipe's augmentation); the
+reference still does the Inception crop and flip only. Without
 --dataset it generates an ILSVRC-format dataset of real photographs of
 ImageNet-like size (tools/sample_ilsvrc.py) and reads it through the tfds imagenet2012
 builder, as train.py would read ImageNet. "Per core" is images per CPU-second
@@ -62,6 +66,9 @@ flags.DEFINE_string('dataset', '', 'With --input_pipeline: a dataset of encoded 
                     '(imagenet2012, image_folder:<root>, ...); empty: generate one.')
 flags.DEFINE_string('data_dir', None, 'With --input_pipeline: tfds data_dir.')
 flags.DEFINE_string('manual_dir', None, 'With --input_pipeline: folder of the ILSVRC2012 tars.')
+flags.DEFINE_string('train_preprocess', '', "With --input_pipeline: the train_preprocess "
+                    "string of the pipelines timed as train.py runs them; empty: the source's "
+                    "default (Inception crop and flip).")
 flags.DEFINE_integer('batches', 20, 'With --input_pipeline: timed batches per pipeline.')
 flags.DEFINE_integer('generated_images', 1000,
                      'With --input_pipeline and no --dataset: training images to generate.')
@@ -325,8 +332,10 @@ def time_op_costs(tf_data, batch_size: int, image_size: int, num_batches: int) -
 
 def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str | None,
                              batch_size: int, image_size: int, num_batches: int,
-                             generated_images: int) -> dict:
-  """tf.data training batches against the PIL/NumPy reference, on the same JPEGs."""
+                             generated_images: int, train_preprocess: str = '') -> dict:
+  """tf.data training batches against the PIL/NumPy reference, on the same JPEGs.
+  `train_preprocess`: the pipelines timed as train.py runs them use it (empty: the source's
+  default); the recipes' pipelines and the op costs keep their own."""
   import tensorflow as tf  # Imported here: the model benchmarks run without TensorFlow.
   tf.config.set_visible_devices([], 'GPU')
   import input_pipeline
@@ -350,6 +359,7 @@ def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str
              source.train.dataset.take((num_batches + 1) * batch_size).as_numpy_iterator()]
 
     def tf_data(**options):
+      options.setdefault('preprocess', train_preprocess)
       return input_pipeline.train_dataset(source, batch_size, image_size, seed=0, **options)
 
     def normalized_on_host(batch):
@@ -394,6 +404,7 @@ def benchmark_input_pipeline(dataset: str, data_dir: str | None, manual_dir: str
       'batch_size': batch_size,
       'image_size': image_size,
       'cores': cores,
+      'train_preprocess': train_preprocess,
       'pipelines': results,
       # The headline: the real pipeline against the torchvision-style path.
       'per_core_ratio': ours['images_per_cpu_sec'] / results[
@@ -414,6 +425,10 @@ def input_pipeline_table(result: dict) -> str:
   lines = [f'{result["dataset"]}: batch {result["batch_size"]}, {result["image_size"]}×'
            f'{result["image_size"]} crops, {result["cores"]} cores',
            '| pipeline | images/s | images/s per core |', '|---|---:|---:|']
+  if result['train_preprocess']:
+    lines.insert(1, 'tf.data as train.py runs it: train_preprocess '
+                    f'{result["train_preprocess"]!r} (the PIL/NumPy reference: Inception '
+                    'crop and flip only)')
   lines += [f'| {name} | {r["images_per_sec"]:,.0f} | {r["images_per_cpu_sec"]:,.0f} |'
             for name, r in result['pipelines'].items()]
   lines.append(f'per core, tf.data is {result["per_core_ratio"]:.2f}× the PIL/NumPy reference '
@@ -430,11 +445,13 @@ def input_pipeline_table(result: dict) -> str:
 
 def run_input_pipeline_benchmark() -> None:
   import input_pipeline
+  import preprocessing
   try:
     result = benchmark_input_pipeline(FLAGS.dataset, FLAGS.data_dir, FLAGS.manual_dir,
                                       FLAGS.batch_size or 64, FLAGS.image_size or 224,
-                                      FLAGS.batches, FLAGS.generated_images)
-  except input_pipeline.DatasetError as error:
+                                      FLAGS.batches, FLAGS.generated_images,
+                                      FLAGS.train_preprocess)
+  except (input_pipeline.DatasetError, preprocessing.PreprocessError) as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
   print(json.dumps(result) if FLAGS.json else input_pipeline_table(result), flush=True)
