@@ -179,7 +179,8 @@ class CompiledSteps:
   """A model's compiled train and eval steps on one synthetic batch, ready to time."""
 
   def __init__(self, name: str, batch_size: int, image_size: int = 0,
-               half_precision: bool = False, overrides: dict | None = None):
+               half_precision: bool = False, overrides: dict | None = None,
+               unroll_accumulation: bool | None = None):
     spec = models.spec(name)
     config = benchmark_config(name, batch_size, image_size, half_precision, overrides)
     mesh = steps.create_mesh()
@@ -190,7 +191,8 @@ class CompiledSteps:
     # Any per-channel constants cost the same as a dataset's mean and std.
     parallel_train, parallel_eval = steps.compile_steps(mesh, config, schedule,
                                                         (127.5,) * spec.channels,
-                                                        (64.0,) * spec.channels)
+                                                        (64.0,) * spec.channels,
+                                                        unroll_accumulation=unroll_accumulation)
     self.batch = synthetic_batch(mesh, batch_size, config.image_size, spec.channels,
                                  spec.num_classes)
     self.dropout_rng = jax.random.key(1)

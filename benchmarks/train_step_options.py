@@ -9,7 +9,9 @@ synthetic batch. Mixing: images per second with and without `mixup_alpha=0.2,
 cutmix_alpha=1.0` (both drawn, half the batches each), timed in alternating rounds so
 that drift in the machine's speed falls on both. Accumulation: XLA's memory analysis of
 the compiled step (arguments, outputs and temporaries) for grad_accum_steps = 1, 2, 4, 8
-of the same batch, and its speed.
+of the same batch, with the micro-batches as a rolled loop (what accelerators run) and
+unrolled (what CPUs run: XLA's CPU backend runs convolutions inside a loop body far
+slower), and each form's speed.
 """
 
 import sys
@@ -50,20 +52,24 @@ def main(argv):
     print(f'| {name} | {value:,.1f} | {value / best["none"] - 1:+.1%} |')
   del plain, mixed
 
-  print('\n| grad_accum_steps | micro-batch per device | compiled memory MiB | train img/s |')
-  print('|---:|---:|---:|---:|')
+  print('\n| grad_accum_steps | micro-batch per device | loop | compiled memory MiB | '
+        'train img/s |')
+  print('|---:|---:|---|---:|---:|')
   devices = benchmark.jax.device_count()
   for accumulation in (1, 2, 4, 8):
     if (FLAGS.batch_size // devices) % accumulation:
       continue
-    compiled = benchmark.CompiledSteps(FLAGS.model, **size,
-                                       overrides={'grad_accum_steps': accumulation})
-    memory = benchmark.program_memory_bytes(compiled.compiled_train)
-    speed = images_per_second(compiled, FLAGS.steps)
-    shown = 'n/a' if memory is None else f'{memory / 2**20:,.1f}'
-    print(f'| {accumulation} | {FLAGS.batch_size // devices // accumulation} | {shown} | '
-          f'{speed:,.1f} |')
-    sys.stdout.flush()
+    for unroll in ((False,) if accumulation == 1 else (False, True)):
+      compiled = benchmark.CompiledSteps(FLAGS.model, **size,
+                                         overrides={'grad_accum_steps': accumulation},
+                                         unroll_accumulation=unroll)
+      memory = benchmark.program_memory_bytes(compiled.compiled_train)
+      speed = images_per_second(compiled, FLAGS.steps)
+      shown = 'n/a' if memory is None else f'{memory / 2**20:,.1f}'
+      loop = '—' if accumulation == 1 else ('unrolled' if unroll else 'rolled')
+      print(f'| {accumulation} | {FLAGS.batch_size // devices // accumulation} | {loop} | '
+            f'{shown} | {speed:,.1f} |')
+      sys.stdout.flush()
 
 
 if __name__ == '__main__':

@@ -46,22 +46,20 @@ def draw(key, mixing: Mixing, height: int, width: int):
   """(λ, use_cutmix, box) for one batch; box = (top, bottom, left, right), rows and
   columns [top, bottom) × [left, right), empty unless CutMix is drawn. λ is 1 for a batch
   left as it is, and for CutMix already corrected to the box's area."""
-  mix_key, switch_key, mixup_key, cutmix_key, centre_key = jax.random.split(key, 5)
+  mix_key, switch_key, lam_key, centre_key = jax.random.split(key, 4)
   mixed = jax.random.uniform(mix_key) < mixing.mix_prob
   if mixing.mixup_alpha > 0 and mixing.cutmix_alpha > 0:
     use_cutmix = jax.random.uniform(switch_key) < mixing.switch_prob
   else:
     use_cutmix = jnp.asarray(mixing.cutmix_alpha > 0)
+  # One Beta draw, of the chosen method's α (a method that is off never gets chosen).
+  alpha = jnp.where(use_cutmix, mixing.cutmix_alpha, mixing.mixup_alpha)
+  raw_lam = jax.random.beta(lam_key, jnp.maximum(alpha, 1e-6), jnp.maximum(alpha, 1e-6))
   use_cutmix = jnp.logical_and(mixed, use_cutmix)
-
-  mixup_lam = (jax.random.beta(mixup_key, mixing.mixup_alpha, mixing.mixup_alpha)
-               if mixing.mixup_alpha > 0 else jnp.float32(1.0))
-  cutmix_lam = (jax.random.beta(cutmix_key, mixing.cutmix_alpha, mixing.cutmix_alpha)
-                if mixing.cutmix_alpha > 0 else jnp.float32(1.0))
-  box = cutmix_box(centre_key, cutmix_lam, height, width)
+  box = cutmix_box(centre_key, raw_lam, height, width)
   top, bottom, left, right = box
   box_lam = 1.0 - ((bottom - top) * (right - left)).astype(jnp.float32) / (height * width)
-  lam = jnp.where(mixed, jnp.where(use_cutmix, box_lam, mixup_lam), 1.0)
+  lam = jnp.where(mixed, jnp.where(use_cutmix, box_lam, raw_lam), 1.0)
   box = jnp.where(use_cutmix, box, jnp.zeros_like(box))
   return lam.astype(jnp.float32), use_cutmix, box
 
@@ -80,14 +78,14 @@ def cutmix_box(key, lam, height: int, width: int):
 
 
 def apply(images, lam, use_cutmix, box):
-  """The batch (N, H, W, C), float, mixed with itself reversed."""
-  reversed_images = images[::-1]
+  """The batch (N, H, W, C), float, mixed with itself reversed, in one pass: CutMix pastes
+  the box (and blends nothing), Mixup blends everywhere (its box is empty)."""
   rows = jnp.arange(images.shape[1])[:, None]
   columns = jnp.arange(images.shape[2])[None, :]
   inside = ((rows >= box[0]) & (rows < box[1]) & (columns >= box[2]) & (columns < box[3]))
-  pasted = jnp.where(inside[None, :, :, None], reversed_images, images)
-  blended = lam * images + (1.0 - lam) * reversed_images
-  return jnp.where(use_cutmix, pasted, blended)
+  weight = jnp.where(use_cutmix, 1.0, lam)  # of the image itself, outside the box
+  weight = jnp.where(inside, 0.0, weight)[None, :, :, None]
+  return weight * images + (1.0 - weight) * images[::-1]
 
 
 def mixed_targets(labels, partner_labels, lam, num_classes: int, label_smoothing: float):
