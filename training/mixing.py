@@ -26,6 +26,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import optax
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +89,17 @@ def apply(images, lam, use_cutmix, box):
   return weight * images + (1.0 - weight) * images[::-1]
 
 
+def smoothed_one_hot(labels, num_classes: int, label_smoothing: float = 0.0):
+  """One-hot targets, label-smoothed: 1 - ε + ε/K for the label, ε/K elsewhere (Szegedy et
+  al. 2016 §7, "Inception v3")."""
+  return optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
+
+
 def mixed_targets(labels, partner_labels, lam, num_classes: int, label_smoothing: float):
   """λ·t(label) + (1-λ)·t(partner's label), t the label-smoothed one-hot vector: timm's
   `mixup_target`."""
-  def smoothed(labels):
-    targets = jax.nn.one_hot(labels, num_classes)
-    return targets * (1.0 - label_smoothing) + label_smoothing / num_classes
-  return lam * smoothed(labels) + (1.0 - lam) * smoothed(partner_labels)
+  return (lam * smoothed_one_hot(labels, num_classes, label_smoothing)
+          + (1.0 - lam) * smoothed_one_hot(partner_labels, num_classes, label_smoothing))
 
 
 def mix(key, mixing: Mixing, images):

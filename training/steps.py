@@ -144,17 +144,11 @@ def _loss_dtype(logits):
   return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
 
 
-def one_hot_targets(labels, num_classes: int, label_smoothing: float = 0.0):
-  """One-hot targets, label-smoothed: 1 - ε + ε/K for the label, ε/K elsewhere (Szegedy et
-  al. 2016 §7, "Inception v3")."""
-  targets = jax.nn.one_hot(labels, num_classes)
-  return optax.smooth_labels(targets, label_smoothing) if label_smoothing else targets
-
-
 def cross_entropy(logits, labels, label_smoothing: float = 0.0):
   """Per-example softmax cross-entropy in float32, with optional label smoothing."""
   return optax.softmax_cross_entropy(
-      _loss_dtype(logits), one_hot_targets(labels, logits.shape[-1], label_smoothing))
+      _loss_dtype(logits),
+      batch_mixing.smoothed_one_hot(labels, logits.shape[-1], label_smoothing))
 
 
 @dataclasses.dataclass(frozen=True)
