@@ -25,7 +25,7 @@ FIELDS = (
 
     # Starting from other weights (training/initialization.py).
     Field('init_from', '', "A run folder or checkpoint folder (train.py's, or one that "
-          '`python -m models.convert` wrote) whose matching variables (path and shape) start '
+          '`python -m trained.convert` wrote) whose matching variables (path and shape) start '
           "this run; the rest is initialised afresh. '' = a fresh start."),
     Field('init_from_rules', '', "With init_from: comma-separated 'pattern=replacement' rules "
           "on variable paths ('conv[45]_.*=' re-initialises those; 'a/(.*)=b/\\1' loads b's "
@@ -157,7 +157,7 @@ FIELDS = (
           'micro-batches, one after another, and the optimiser steps once: batch_size stays '
           'the images per update; memory holds one micro-batch.', positive()),
     Field('teacher', '', "Knowledge distillation (Hinton et al. 2015): a run folder or "
-          "checkpoint folder (train.py's or `python -m models.convert`'s) whose network, in "
+          "checkpoint folder (train.py's or `python -m trained.convert`'s) whose network, in "
           "inference mode, gives soft targets; '' = none."),
     Field('distill_weight', 0.5, 'With a teacher: the loss is (1 - w)·loss + w·T²·CE(teacher, '
           'student) at temperature T (Bag of Tricks code: w = 0.5).',

@@ -8,7 +8,7 @@ smoothing, mixup). The nearest released weights are torchvision's ResNet-152, wh
 not that teacher (plain ResNet-152 v1.5, 78.3 % top-1, no mixup); convert it and pass
 its folder:
 
-    python -m models.convert --model=resnet152 --weights=resnet152-394f9c45.pth \
+    python -m trained.convert --model=resnet152 --weights=resnet152-394f9c45.pth \
         --out=converted/resnet152_torchvision
     python train.py --config=configs/resnet50_bag_of_tricks_distill.py --workdir=... \
         --config.teacher=converted/resnet152_torchvision

@@ -63,7 +63,7 @@ unit variance, so we use He et al.'s variance 2/fan-out for the convolutions
 (layers.he_normal), N(0, 0.01) for the FC layers and zero biases.
 
 `alexnet_torchvision` is torchvision's AlexNet, the network of its pretrained weights
-(models/convert.py): the one-tower variant of Krizhevsky's "One weird trick" paper
+(trained/convert.py): the one-tower variant of Krizhevsky's "One weird trick" paper
 (2014), with 64, 192, 384, 256, 256 filters, CONV1 padded by 2 and no LRN: 61,100,840
 parameters at 224×224.
 """

@@ -85,7 +85,7 @@ without the auxiliary heads, 104,274,376 with them, and 12.57 G multiply-adds,
 convolutions.
 
 `googlenet_torchvision` is torchvision's GoogLeNet, the network of its pretrained
-weights (models/convert.py): `googlenet_bn` with a 3×3 convolution in the "5×5" branch,
+weights (trained/convert.py): `googlenet_bn` with a 3×3 convolution in the "5×5" branch,
 a 2×2/2 max pool before (5a) and dropout 0.2 before the classifier.
 
 `googlenet_bn` is GoogLeNet with BatchNorm after every convolution (no

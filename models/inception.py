@@ -56,7 +56,7 @@ input's width, the only choice that lets the sum exist. 32,433,928 parameters.
 
 `inception_v3_torchvision` is torchvision's port of the released v3, whose pool-branch
 average pools count the zero padding in the mean (PyTorch's default), where TensorFlow's
-leave it out: the network of torchvision's pretrained weights (models/convert.py).
+leave it out: the network of torchvision's pretrained weights (trained/convert.py).
 
 `inception_v4_tfslim` is the Inception-v4 the authors released (TF-slim's, which timm
 ports): the stem's right tower, the B modules' double towers and the C modules' 448/512

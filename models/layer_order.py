@@ -6,7 +6,7 @@
 The network's `init` runs abstractly (jax.eval_shape) under
 `flax.linen.intercept_methods`, which sees every module call: the Conv, Dense and
 BatchNorm modules are listed in the order of their first call, with the shapes of their
-variables. models/convert.py pairs this order with a PyTorch state dict's; train.py finds
+variables. trained/convert.py pairs this order with a PyTorch state dict's; train.py finds
 the classifier of a linear probe as the last layer called.
 """
 

@@ -5,7 +5,7 @@ network, the names and shapes of its state dict and the logits that torch comput
 `seeded_state_dict` loaded into it (tests/fixtures/parity/make_reference_logits.py, run
 once with torch). A test regenerates the same tensors here with NumPy alone, writes them
 as the source ships them (`write_pth`, `safetensors.numpy.save_file`), converts them with
-`python -m models.convert` and compares logits. Only NumPy is imported, so the fixture
+`python -m trained.convert` and compares logits. Only NumPy is imported, so the fixture
 script (torch's environment) and the tests (this project's) share this file.
 """
 

@@ -12,7 +12,7 @@ from flax.traverse_util import flatten_dict
 
 import models
 from tests import helpers, parity
-from tests.models.test_convert import run_convert, write_weights
+from tests.trained.test_convert import run_convert, write_weights
 from training import checkpoints, initialization, steps
 
 pytestmark = pytest.mark.e2e

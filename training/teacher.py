@@ -1,5 +1,5 @@
 """The teacher of knowledge distillation (config.teacher): a trained network read from a run
-folder, a checkpoint folder or a `python -m models.convert` folder.
+folder, a checkpoint folder or a `python -m trained.convert` folder.
 
 Hinton et al. 2015 train a student on a teacher's softened predictions; He et al. 2019
 ("Bag of Tricks", §5.3) distil a ResNet-50 from a ResNet-152 on the same images. Here the

@@ -5,7 +5,7 @@ Each fixture (tests/fixtures/step_parity/, made by make_step_fixtures.py with to
 two steps of SGD with momentum and weight decay of a torchvision network in float64 and
 train mode: the loss of each step and, after each, every tensor of the state dict and
 every momentum buffer as its norm and its values at seeded positions. Here the same
-seeded weights go through models.convert into the registry network, in float64 too, and
+seeded weights go through trained.convert into the registry network, in float64 too, and
 the project's own train step (compile_steps; create_optimizer: SGD, a constant rate,
 kernels decayed) runs on a one-device mesh.
 
@@ -33,7 +33,7 @@ import pytest
 
 from configs import default
 import models
-from models import convert
+from trained import convert
 from tests import parity
 from training import optimizers, steps
 

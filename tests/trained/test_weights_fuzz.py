@@ -1,4 +1,4 @@
-"""models/weights_file.py fuzzed: seeded mutations of small valid weight files, each read by
+"""trained/weights_file.py fuzzed: seeded mutations of small valid weight files, each read by
 `read_weights` in a worker process under a memory limit and a timeout.
 
 The source is a small state dict: float32 and float16 tensors, a 0-d int64 counter, and a
@@ -67,13 +67,13 @@ def encoded(array: np.ndarray) -> list:
 
 
 def work(cases_file: str) -> None:
-  """Runs in its own process: numpy, safetensors and models/weights_file.py alone (the
+  """Runs in its own process: numpy, safetensors and trained/weights_file.py alone (the
   `models` package would import JAX), under MEMORY_LIMIT. One JSON line per case, and a
   'started' line before it, so that a crash or a hang names its case."""
   import importlib.util  # pylint: disable=import-outside-toplevel
   resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
   spec = importlib.util.spec_from_file_location(
-      'weights_file', os.path.join(REPO, 'models', 'weights_file.py'))
+      'weights_file', os.path.join(REPO, 'trained', 'weights_file.py'))
   weights_file = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(weights_file)
   with open(cases_file) as file:
@@ -102,7 +102,7 @@ def read_in_worker(cases: list, folder: str) -> tuple[dict, dict]:
   with open(cases_file, 'w') as file:
     json.dump([[case.name, case.path] for case in cases], file)
   env = {**os.environ, 'OPENBLAS_NUM_THREADS': '1', 'PYTHONPATH': REPO}
-  command = ('import sys; from tests.models.test_weights_fuzz import work; work(sys.argv[1])')
+  command = ('import sys; from tests.trained.test_weights_fuzz import work; work(sys.argv[1])')
   try:
     result = subprocess.run([sys.executable, '-c', command, cases_file], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=WORKER_TIMEOUT)
@@ -590,10 +590,10 @@ def test_mutated_weight_files_are_read_right_or_refused_in_one_line(tmp_path):
 
 
 def test_mutated_files_are_refused_by_the_command_line_in_one_line(tmp_path):
-  """Three of the fuzzer's kinds of damage, through `python -m models.convert`: exit 2, one
+  """Three of the fuzzer's kinds of damage, through `python -m trained.convert`: exit 2, one
   line, nothing written."""
   # JAX comes in with test_convert: here, not where the worker imports this file.
-  from tests.models.test_convert import refused, run_convert  # pylint: disable=C0415
+  from tests.trained.test_convert import refused, run_convert  # pylint: disable=C0415
   records, _ = source()
   big_stride = dict(records, **{'conv.weight': dataclasses.replace(
       records['conv.weight'], stride=(2**40, 9, 3, 1))})

@@ -1,9 +1,9 @@
-"""models.convert: torchvision and timm weights give their library's logits here.
+"""trained.convert: torchvision and timm weights give their library's logits here.
 
 Each parity fixture (tests/fixtures/parity/, made by make_reference_logits.py with torch)
 holds a network's state dict layout and the logits torch computed for seeded weights.
 The tests regenerate those weights with NumPy, write them in the file format the library
-ships (.pth without torch, .safetensors), convert them through `python -m models.convert`
+ships (.pth without torch, .safetensors), convert them through `python -m trained.convert`
 and compare logits. Bad weight files and mismatched networks get one line and exit 2.
 """
 
@@ -23,9 +23,9 @@ import pytest
 from safetensors.numpy import save_file
 
 import models
-from models import convert, weights_file
+from trained import convert, weights_file
 from tests import parity
-from tests.models import test_weights_fuzz
+from tests.trained import test_weights_fuzz
 from training import checkpoints, steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,7 +38,7 @@ FIXTURE_NAMES = sorted(os.path.basename(path)[:-len('.json')]
 def run_convert(*args: str) -> subprocess.CompletedProcess:
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'TF_CPP_MIN_LOG_LEVEL': '3'}
   env.pop('XLA_FLAGS', None)
-  return subprocess.run([sys.executable, '-m', 'models.convert', *args], cwd=REPO, env=env,
+  return subprocess.run([sys.executable, '-m', 'trained.convert', *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=600)
 
 
@@ -146,7 +146,7 @@ def test_weights_of_another_network_are_refused_naming_both_shapes(tmp_path):
   line = refused(run_convert('--model=resnet50', f'--weights={resnet18_weights(tmp_path)}',
                              f'--out={out}'),
                  'layer1.0.conv1.weight (64, 64, 3, 3)', '(1, 1, 64, 64)', 'not of resnet50')
-  assert 'models.convert --list' in line
+  assert 'trained.convert --list' in line
   assert not out.exists()
 
 
@@ -207,7 +207,7 @@ def test_a_legacy_pth_without_torch_names_the_optional_install(tmp_path):
   (no_torch / 'torch').mkdir(parents=True)
   (no_torch / 'torch' / '__init__.py').write_text('raise ImportError("no torch here")\n')
   env = {**os.environ, 'PYTHONPATH': str(no_torch), 'JAX_PLATFORMS': 'cpu'}
-  result = subprocess.run([sys.executable, '-m', 'models.convert', '--model=resnet18',
+  result = subprocess.run([sys.executable, '-m', 'trained.convert', '--model=resnet18',
                            f'--weights={legacy}', f'--out={tmp_path / "out"}'], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300)
   refused(result, 'legacy (pre-1.6) format', 'pip install torch', 'not in requirements.txt')

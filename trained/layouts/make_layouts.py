@@ -1,9 +1,9 @@
 r"""Writes the module order of the networks whose weights come as .safetensors files.
 
-    python models/layouts/make_layouts.py
+    python trained/layouts/make_layouts.py
 
 A `.safetensors` file stores its tensors sorted by name, so the order in which the
-network registers its modules (which models/convert.py pairs with the order in which the
+network registers its modules (which trained/convert.py pairs with the order in which the
 registry network calls its layers) is not in the file. This script records it once, per
 network, from the library itself: <registry name>.txt lists the state dict's tensor names
 in registration order. Run it in a scratch environment with torch and timm.

@@ -1,7 +1,7 @@
 r"""Converts torchvision and timm weights into checkpoints of this project's networks.
 
-    python -m models.convert --list
-    python -m models.convert --model=resnet50 --weights=resnet50-0676ba61.pth \
+    python -m trained.convert --list
+    python -m trained.convert --model=resnet50 --weights=resnet50-0676ba61.pth \
         --out=/tmp/resnet50_torchvision
     python evaluate.py --workdir=/tmp/resnet50_torchvision --protocol=center,ten_crop
     python train.py --config=configs/resnet50.py --workdir=/tmp/finetune \
@@ -44,7 +44,6 @@ evaluation preprocessing (resize, crop, interpolation, mean and std) in its conf
 """
 
 import argparse
-import dataclasses
 import importlib.util
 import os
 import sys
@@ -52,97 +51,9 @@ import sys
 import numpy as np
 
 from models import registry
+from models.released import SOURCES, Source
 from models.layer_order import Layer, model_layers
-from models.weights_file import WeightsError, read_weights
-
-TORCHVISION = 'torchvision'
-TIMM = 'timm'
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-  """A released network that a registry network reproduces exactly, and its weights."""
-
-  model: str  # the registry name
-  library: str  # TORCHVISION or TIMM
-  name: str  # the library's own name (torchvision.models.<name>, timm.create_model(<name>))
-  weights: str  # the file its authors publish (torchvision URL's file, timm's hub id)
-  top1: float  # ImageNet top-1 (%) those weights reach, as published (quoted, not measured)
-  resize: int = 256  # evaluation: shorter side resized to this...
-  crop: int = 224  # ...then the centre crop of this side
-  interpolation: str = 'bilinear'
-  mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # on the 0-1 scale
-  std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-  # Module path prefixes of the registry network that the released definition registers
-  # after all its other modules but the final classifier.
-  registered_last: tuple[str, ...] = ()
-  # (module of the source, module of the registry network) of each auxiliary classifier,
-  # which saved files may lack (see the module docstring).
-  auxiliary_heads: tuple[tuple[str, str], ...] = ()
-  note: str = ''
-
-
-HALF = (0.5, 0.5, 0.5)
-
-
-def _torchvision(model, weights, top1, name=None, **kwargs) -> Source:
-  return Source(model, TORCHVISION, name or model, weights, top1, **kwargs)
-
-
-# Published top-1 (quoted): torchvision's weight tables (IMAGENET1K_V1), timm's
-# results/results-imagenet.csv. Resize, crop, interpolation, mean and std are each weights'
-# own evaluation transform (torchvision's weight metadata, timm's pretrained configs).
-SOURCES = {source.model: source for source in [
-    _torchvision('resnet18', 'resnet18-f37072fd.pth', 69.758),
-    _torchvision('resnet34', 'resnet34-b627a593.pth', 73.314),
-    _torchvision('resnet50', 'resnet50-0676ba61.pth', 76.130,
-                 note='IMAGENET1K_V2 (resnet50-11ad3fa6.pth, 80.858 %): --resize=232'),
-    _torchvision('resnet101', 'resnet101-63fe2227.pth', 77.374),
-    _torchvision('resnet152', 'resnet152-394f9c45.pth', 78.312),
-    _torchvision('wide_resnet50_2', 'wide_resnet50_2-95faca4d.pth', 78.468),
-    _torchvision('resnext50_32x4d', 'resnext50_32x4d-7cdf4587.pth', 77.618),
-    _torchvision('resnext101_32x8d', 'resnext101_32x8d-8ba56ff5.pth', 79.312),
-    _torchvision('vgg11', 'vgg11-8a719046.pth', 69.020),
-    _torchvision('vgg13', 'vgg13-19584684.pth', 69.928),
-    _torchvision('vgg16', 'vgg16-397923af.pth', 71.592),
-    _torchvision('vgg19', 'vgg19-dcbb9e9d.pth', 72.376),
-    _torchvision('vgg11_bn', 'vgg11_bn-6002323d.pth', 70.370),
-    _torchvision('vgg13_bn', 'vgg13_bn-abd245e5.pth', 71.586),
-    _torchvision('vgg16_bn', 'vgg16_bn-6c64b313.pth', 73.360),
-    _torchvision('vgg19_bn', 'vgg19_bn-c79401a0.pth', 74.218),
-    _torchvision('densenet121', 'densenet121-a639ec97.pth', 74.434),
-    _torchvision('densenet161', 'densenet161-8d451a50.pth', 77.138),
-    _torchvision('densenet169', 'densenet169-b2777c0a.pth', 75.600),
-    _torchvision('densenet201', 'densenet201-c1103571.pth', 76.896),
-    _torchvision('mobilenet_v2', 'mobilenet_v2-b0353104.pth', 71.878),
-    _torchvision('mobilenet_v3_large', 'mobilenet_v3_large-8738ca79.pth', 74.042),
-    _torchvision('mobilenet_v3_small', 'mobilenet_v3_small-047dcff4.pth', 67.668),
-    # Released networks that differ from their papers' text: registry variants named so.
-    _torchvision('alexnet_torchvision', 'alexnet-owt-7be5be79.pth', 56.522, name='alexnet'),
-    # torchvision's GoogLeNet and Inception v3 weights expect transform_input=True, which
-    # re-normalises ImageNet-normalised pixels to mean 0.5, std 0.5: their real normalisation.
-    _torchvision('googlenet_torchvision', 'googlenet-1378be20.pth', 69.778, name='googlenet',
-                 mean=HALF, std=HALF, registered_last=('aux1', 'aux2'),
-                 auxiliary_heads=(('aux1', 'aux1'), ('aux2', 'aux2'))),
-    _torchvision('inception_v3_torchvision', 'inception_v3_google-0cc3c7bd.pth', 77.294,
-                 name='inception_v3', resize=342, crop=299, mean=HALF, std=HALF,
-                 auxiliary_heads=(('AuxLogits', 'aux'),)),
-    # timm: resize = floor(input size / crop_pct), as timm's eval transform computes it.
-    Source('inception_v4_tfslim', TIMM, 'inception_v4.tf_in1k',
-           'timm/inception_v4.tf_in1k model.safetensors', 80.144, resize=341, crop=299,
-           interpolation='bicubic', mean=HALF, std=HALF),
-    Source('inception_resnet_v2_tfslim', TIMM, 'inception_resnet_v2.tf_in1k',
-           'timm/inception_resnet_v2.tf_in1k model.safetensors', 80.434, resize=333, crop=299,
-           interpolation='bicubic', mean=HALF, std=HALF),
-    Source('se_resnet50_caffe', TIMM, 'legacy_seresnet50.in1k', 'se_resnet50-ce0d4300.pth',
-           77.650),
-    Source('se_resnext50_32x4d_caffe', TIMM, 'legacy_seresnext50_32x4d.in1k',
-           'legacy_se_resnext50_32x4d-f3651bad.pth', 79.080),
-    Source('mobilenet_v1_relu6', TIMM, 'mobilenetv1_100.ra4_e3600_r224_in1k',
-           'timm/mobilenetv1_100.ra4_e3600_r224_in1k model.safetensors', 75.388,
-           interpolation='bicubic', mean=HALF, std=HALF),
-]}
-
+from trained.weights_file import WeightsError, read_weights
 
 def describe_sources() -> str:
   """The --list table: each registry network, its source, the published top-1 and the
@@ -231,7 +142,7 @@ def _mismatch(source: Layer, source_leaf: str, model: Layer, target, model_name:
   return ConversionError(
       f'source tensor {source.name}.{source_leaf} {source_shape} does not fit {model_name}\'s '
       f'{target_text}: these weights are not of {model_name} in the layout of its source '
-      '(python -m models.convert --list names the network of each source)')
+      '(python -m trained.convert --list names the network of each source)')
 
 
 def _convert_weight(source: Layer, model: Layer, model_name: str) -> np.ndarray:
@@ -331,7 +242,7 @@ def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model
       raise ConversionError(
           f'the weights end before {model_name}\'s layer {model_layer.name} '
           f'({len(sources)} layers in the file, {len(targets)} in the network): these '
-          f'weights are not of {model_name} (python -m models.convert --list)')
+          f'weights are not of {model_name} (python -m trained.convert --list)')
     source = sources[index]
     table = _NORM if model_layer.kind == 'norm' else _LINEAR
     if (source.kind == 'norm') != (model_layer.kind == 'norm'):
@@ -358,7 +269,7 @@ def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model
       raise ConversionError(
           f'{model_name}\'s variable {collection}/{model_layer.name}/{leaf} '
           f'{tuple(model_layer.tensors[missing[0]])} has no tensor in the source\'s layer '
-          f'{source.name}: these weights are not of {model_name} (python -m models.convert '
+          f'{source.name}: these weights are not of {model_name} (python -m trained.convert '
           '--list)')
   if len(sources) > len(targets):
     extra = sources[len(targets)]
@@ -366,7 +277,7 @@ def convert_state_dict(state_dict: dict[str, np.ndarray], model_name: str, model
     raise ConversionError(
         f'source tensor {extra.name}.{leaf} {tuple(extra.tensors[leaf].shape)} is left over '
         f'after every variable of {model_name} is filled: these weights are not of '
-        f'{model_name} (python -m models.convert --list)')
+        f'{model_name} (python -m trained.convert --list)')
   if afresh:
     filled.update(flax.traverse_util.flatten_dict(initialise_afresh(model, image_size, afresh)))
   expected = flax.traverse_util.flatten_dict(flax.core.unfreeze(shapes))
@@ -386,7 +297,7 @@ def in_registration_order(state_dict: dict[str, np.ndarray], model_name: str,
   """`state_dict` in its network's module registration order.
 
   A .pth state dict is in that order already. A .safetensors file sorts its tensors by
-  name, so the order comes from models/layouts/<model>.txt (models/layouts/make_layouts.py
+  name, so the order comes from trained/layouts/<model>.txt (trained/layouts/make_layouts.py
   wrote it from the library); a tensor the layout does not name means other weights.
   """
   if not weights_path.endswith('.safetensors'):
@@ -403,7 +314,7 @@ def in_registration_order(state_dict: dict[str, np.ndarray], model_name: str,
     raise ConversionError(
         f'source tensor {unknown[0]} {tuple(state_dict[unknown[0]].shape)} is not in the '
         f'layout of {model_name}\'s source ({path}): these weights are not of {model_name} '
-        '(python -m models.convert --list)')
+        '(python -m trained.convert --list)')
   return {name: state_dict[name] for name in sorted(state_dict, key=position.__getitem__)}
 
 
@@ -464,7 +375,7 @@ def classifier_outputs(state_dict: dict[str, np.ndarray], model_name: str) -> in
   last = source_layers(state_dict)[-1]
   if last.kind == 'norm' or last.tensors['weight'].shape[0] < 1:
     raise ConversionError(f'the weights end with {last.name}, not a classifier: these '
-                          f'weights are not of {model_name} (python -m models.convert --list)')
+                          f'weights are not of {model_name} (python -m trained.convert --list)')
   return int(last.tensors['weight'].shape[0])
 
 
@@ -497,7 +408,7 @@ def check_out(out: str) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(prog='python -m models.convert',
+  parser = argparse.ArgumentParser(prog='python -m trained.convert',
                                    description=__doc__.split('\n')[0])
   parser.add_argument('--list', action='store_true', help='the covered sources, then exit')
   parser.add_argument('--model', help='registry name (see --list)')

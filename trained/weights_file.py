@@ -34,7 +34,7 @@ every failure is a WeightsError of one line that says what to do:
   (JSON, offsets inside the data, neither overlapping nor leaving gaps, shape × dtype ==
   bytes), and each tensor's dtype is checked here to be one NumPy holds.
 
-The values are not judged here: models/convert.py refuses non-finite and integer weights.
+The values are not judged here: trained/convert.py refuses non-finite and integer weights.
 """
 
 import collections
