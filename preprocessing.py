@@ -29,7 +29,6 @@ unknown op (with the closest names), wrong arguments, a crop larger than the ima
 it is taken from, or an output that is not image_size × image_size.
 """
 
-import ast
 import dataclasses
 import difflib
 import functools
@@ -41,6 +40,7 @@ from typing import Callable
 import tensorflow as tf
 
 import augment_policies
+from op_strings import parse_call  # noqa: F401  (protocols.py reads its strings with it)
 
 
 class PreprocessError(ValueError):
@@ -578,20 +578,6 @@ def _check_argument_types(name: str, signature: inspect.Signature, bound) -> Non
     if isinstance(value, bool) or not isinstance(value, expected):
       kinds = ' or '.join(t.__name__ for t in expected if t is not type(None))
       raise PreprocessError(f'{name}: {parameter} is a {kinds}; got {value!r}')
-
-
-def parse_call(text: str) -> tuple[str, tuple, dict] | None:
-  """`name` or `name(arg, ..., key=value)` with literal arguments, as (name, args, kwargs);
-  None where `text` is not such a call. Raises ValueError for non-literal arguments.
-  Preprocessing ops and evaluation protocols (protocols.py) are written this way."""
-  try:
-    node = ast.parse(text if text.endswith(')') else f'{text}()', mode='eval').body
-  except SyntaxError:
-    return None
-  if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-    return None
-  return (node.func.id, tuple(ast.literal_eval(a) for a in node.args),
-          {k.arg: ast.literal_eval(k.value) for k in node.keywords})
 
 
 def parse_op(text: str) -> Op:

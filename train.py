@@ -196,7 +196,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
                                    optimizers.create_optimizer(config, schedule, trainable), mesh,
                                    ema=config.ema_decay > 0, plateau=plateau)
   run_info = checkpoints.describe_run(config, num_classes, processing.channels, source.mean,
-                                      source.std)
+                                      source.std, str(processing.eval),
+                                      source.class_names if len(source.class_names) == num_classes
+                                      else None)
   manager = checkpoints.create_checkpoint_manager(workdir, config.keep_checkpoints)
   if initial is not None and manager.latest_step() is None:  # a resumed run has its own
     frozen = initialization.frozen_variables(state.params, state.batch_stats,

@@ -72,7 +72,7 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(monkeypatch, tmp_path):
   classify = tagged(notebook, 'classify')
   assert png_outputs(classify) == 1
   text = cell_text(classify)
-  assert 'restored the checkpoint of step 60' in text
+  assert 'loaded lenet5 from' in text and text.count('checkpoints/60') == 1
   assert text.count('predicted ') == 8 and 'of 8 right' in text
   [workdir] = [path for path in tmp_path.iterdir() if path.name.startswith('notebook_smoke_')]
   assert (workdir / 'learning_curves.png').exists() and (workdir / 'predictions.png').exists()

@@ -44,7 +44,6 @@ evaluation preprocessing (resize, crop, interpolation, mean and std) in its conf
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -52,6 +51,7 @@ import numpy as np
 
 from models import registry
 from models.released import SOURCES, Source
+from trained import class_names
 from models.layer_order import Layer, model_layers
 from trained.weights_file import WeightsError, read_weights
 
@@ -318,14 +318,6 @@ def in_registration_order(state_dict: dict[str, np.ndarray], model_name: str,
   return {name: state_dict[name] for name in sorted(state_dict, key=position.__getitem__)}
 
 
-def imagenet_class_names() -> list[str]:
-  """The 1000 ImageNet synsets in the order torchvision's and timm's classifiers use
-  (sorted WordNet ids), as tensorflow-datasets ships them for imagenet2012."""
-  package = importlib.util.find_spec('tensorflow_datasets').submodule_search_locations[0]
-  with open(os.path.join(package, 'datasets', 'imagenet2012', 'labels.txt')) as file:
-    return [line.strip() for line in file if line.strip()]
-
-
 def run_config(source: Source, num_classes: int, resize: int, crop: int):
   """The config a converted checkpoint carries: the registry network on ImageNet, evaluated
   with the source's own preprocessing."""
@@ -349,14 +341,14 @@ def write_checkpoint(out: str, source: Source, variables: dict, num_classes: int
   from training import checkpoints  # pylint: disable=import-outside-toplevel
 
   config = run_config(source, num_classes, resize, crop)
+  names = class_names.imagenet_synsets() if num_classes == class_names.IMAGENET_CLASSES else None
   run = checkpoints.describe_run(config, num_classes, 3, [255 * m for m in source.mean],
-                                 [255 * s for s in source.std])
+                                 [255 * s for s in source.std], config.eval_preprocess, names)
   run['pretrained'] = {
       'library': source.library, 'name': source.name, 'file': os.path.abspath(weights_path),
       'published_top1': source.top1, 'resize': resize, 'crop': crop,
       'interpolation': source.interpolation, 'mean': list(source.mean),
-      'std': list(source.std), 'initialised_afresh': list(initialised_afresh),
-      'class_names': imagenet_class_names() if num_classes == 1000 else None}
+      'std': list(source.std), 'initialised_afresh': list(initialised_afresh)}
   state = {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
   manager = ocp.CheckpointManager(
       os.path.join(os.path.abspath(out), 'checkpoints'),

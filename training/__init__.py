@@ -3,7 +3,7 @@
 configuration   config fields' rules, validation, the field list, unknown fields
 optimizers      learning-rate schedules and optimisers from the config
 steps           TrainState, losses, the data-parallel train and eval steps (views, ensembles; no TensorFlow)
-checkpoints     orbax manager, save, restore, restore_trained_state, restore_eval_model
+checkpoints     orbax manager, save, restore, restore_eval_model; run descriptions
 workdir         the run folder: writable check, run.json (the run's status)
 metric_writers  metrics.jsonl as a clu writer, beside TensorBoard
 metrics_file    reading metrics.jsonl (standard library only)

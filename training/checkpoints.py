@@ -19,11 +19,10 @@ import warnings
 import jax
 from jax.experimental import multihost_utils
 import ml_collections
-import optax
 import orbax.checkpoint as ocp
 
 import models
-from training import optimizers, steps
+from training import steps
 from training.configuration import ConfigError
 from training.workdir import (WorkdirError, describe_bytes, describe_error, describe_write_error,
                               free_bytes)
@@ -214,25 +213,35 @@ def run_info_bytes(run_info: dict) -> int:
 
 
 def describe_run(config: ml_collections.ConfigDict, num_classes: int, channels: int | None = None,
-                 image_mean=None, image_std=None) -> dict:
+                 image_mean=None, image_std=None, eval_preprocess: str | None = None,
+                 class_names=None) -> dict:
   """What a checkpoint must match to be resumed (model, classes, image size: checked on
-  restore), and what evaluating it needs (evaluate.py): input channels, the normalisation
-  it was trained with, and the whole config."""
+  restore), and what evaluating and using it needs (evaluate.py, trained.load): input
+  channels, the normalisation it was trained with, the evaluation preprocessing as the run
+  resolved it, the names of its classes, and the whole config."""
   return {'model': config.model, 'num_classes': num_classes, 'image_size': config.image_size,
           'dataset': config.dataset, 'channels': channels,
           'image_mean': None if image_mean is None else list(image_mean),
           'image_std': None if image_std is None else list(image_std),
+          'eval_preprocess': eval_preprocess,
+          'class_names': None if class_names is None else [str(name) for name in class_names],
           'config': config.to_dict()}
 
 
 def open_checkpoints(directory: str) -> ocp.CheckpointManager:
-  """The checkpoints in `directory` (a run's checkpoints/ folder), read-only."""
+  """The checkpoints in `directory` (a run's checkpoints/ folder), read-only (without
+  orbax's warnings that a read-only manager saves nothing)."""
   ignore_callbacks_into_closed_loops()
-  return ocp.CheckpointManager(
-      os.path.abspath(directory),
-      options=ocp.CheckpointManagerOptions(read_only=True, create=False, best_fn=eval_accuracy,
-                                           best_mode='max'),
-      item_names=('state', 'run'))
+  absl_logger, without_orbax = logging.getLogger('absl'), _WithoutOrbaxLogs()
+  absl_logger.addFilter(without_orbax)
+  try:
+    return ocp.CheckpointManager(
+        os.path.abspath(directory),
+        options=ocp.CheckpointManagerOptions(read_only=True, create=False,
+                                             best_fn=eval_accuracy, best_mode='max'),
+        item_names=('state', 'run'))
+  finally:
+    absl_logger.removeFilter(without_orbax)
 
 
 def locate_checkpoint(path: str, step: int | None = None,
@@ -303,6 +312,14 @@ def check_run_info(info) -> None:
       problems.append(f'{key} is not 1 to 4 finite numbers')
   if info.get('image_std') is not None and not problems and min(info['image_std']) <= 0:
     problems.append('image_std is not positive')
+  if info.get('eval_preprocess') is not None and not (
+      isinstance(info['eval_preprocess'], str) and 0 < len(info['eval_preprocess']) <= 1000):
+    problems.append('eval_preprocess is not a preprocessing string')
+  names = info.get('class_names')
+  if names is not None and not (
+      isinstance(names, list) and len(names) == info.get('num_classes')
+      and all(isinstance(name, str) and len(name) <= 1000 for name in names)):
+    problems.append('class_names is not one name per class')
   if 'config' in info and not (isinstance(info['config'], dict)
                                and info['config'].get('model') == info.get('model')):
     problems.append('its config does not name its model')
@@ -353,24 +370,6 @@ def restore_eval_model(manager, step: int, model, image_size: int, channels: int
     raise damaged_checkpoint(manager, step, error) from None
   return steps.EvalModel(model.apply, {'params': restored[names[0]],
                                        'batch_stats': restored[names[1]]})
-
-
-def restore_trained_state(config: ml_collections.ConfigDict, workdir: str, num_classes: int,
-                          channels: int) -> steps.TrainState:
-  """The newest checkpoint in `workdir` as a train state, for predictions (the notebook)."""
-  model = steps.create_model(config, num_classes)
-  # The optimiser state's structure, which restoring needs, does not depend on the
-  # schedule's values, only on there being a schedule (and on what is trainable).
-  from training import initialization  # pylint: disable=import-outside-toplevel
-  tx = optimizers.create_optimizer(config, optax.constant_schedule(0.0),
-                                   initialization.trainable_for(config, model, channels))
-  state = steps.create_train_state(jax.random.key(config.seed), model, config.image_size,
-                                   channels, tx, steps.create_mesh(), ema=config.ema_decay > 0,
-                                   plateau=optimizers.create_plateau(config))
-  manager = create_checkpoint_manager(workdir, config.keep_checkpoints)
-  if manager.latest_step() is None:
-    raise FileNotFoundError(f'no checkpoint in {manager.directory}: train first')
-  return restore_checkpoint(manager, state, describe_run(config, num_classes))
 
 
 def restore_checkpoint(manager, state, run_info: dict, chief: bool = True):

@@ -240,8 +240,9 @@ def test_a_converted_checkpoint_records_the_sources_evaluation(tmp_path):
   pretrained = info['pretrained']
   assert pretrained['library'] == 'torchvision' and pretrained['name'] == 'resnet18'
   assert pretrained['interpolation'] == 'bilinear' and pretrained['crop'] == 224
-  assert len(pretrained['class_names']) == 1000
-  assert pretrained['class_names'][0] == 'n01440764'  # tench, class 0 of torchvision's
+  assert len(info['class_names']) == 1000
+  assert info['class_names'][0] == 'n01440764'  # tench, class 0 of torchvision's
+  assert info['eval_preprocess'] == 'resize_short(232)|center_crop(224)'
   assert pretrained['initialised_afresh'] == []
 
 
