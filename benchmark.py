@@ -6,6 +6,7 @@ r"""Speed of the models' train and eval steps, and of the training input pipelin
     python benchmark.py --input_pipeline [--dataset=imagenet2012 --data_dir=...]
     python benchmark.py --input_pipeline \
         --train_preprocess='inception_crop(224)|flip_lr|rand_augment(2, 7, 0.5)'
+    python benchmark.py --compare --model=resnet50,vgg16 --batch_sizes=1,4,16,64 --plot=c.png
 
 Models: runs training/steps.py's train and eval steps (imported, not re-implemented)
 over all local devices on synthetic data made on the devices. No TensorFlow is
@@ -24,6 +25,15 @@ ImageNet-like size (tools/sample_ilsvrc.py) and reads it through the tfds imagen
 builder, as train.py would read ImageNet. "Per core" is images per CPU-second
 the pipeline consumed (all its threads or processes), so pipelines that use
 different numbers of cores compare fairly.
+
+Comparing complexity (--compare): `python -m models compare`'s table and figure
+(models/compare.py: parameters, multiply-adds, top-1) with forward (inference) images
+per second and memory at each of --batch_sizes on one device, timed around train.py's
+evaluation step; memory is the device's peak where the device reports one, else the
+compiled program's size from XLA's memory analysis (arguments, outputs and temporaries:
+what the CPU backend can tell). The figure gets a second panel, forward time per image
+against batch size (Canziani et al. 2017, Fig. 3). --model takes comma-separated
+ImageNet networks, or "all" for every one.
 """
 
 import gc
@@ -48,16 +58,18 @@ from training import compilation_cache, configuration, optimizers, steps, xla_fl
 from training.configuration import ConfigError
 
 FLAGS = flags.FLAGS
+COMPARE_STEPS = 3  # per network and batch size: --compare times many of them
 flags.DEFINE_string('model', 'resnet50', 'A registered model name, or "all".')
 flags.DEFINE_integer('batch_size', 0, 'Global batch; 0: 256 on accelerators, 32 on CPU.')
 flags.DEFINE_integer('image_size', 0, "Input side; 0: the model's paper input.")
 flags.DEFINE_bool('half_precision', False, 'bfloat16 activations.')
-flags.DEFINE_integer('steps', 10, 'Timed steps (after two warm-up steps).')
+flags.DEFINE_integer('steps', 10, 'Timed steps (after two warm-up steps); with --compare, '
+                     f'{COMPARE_STEPS} unless given.')
 flags.DEFINE_string('compilation_cache_dir', compilation_cache.default_cache_dir(),
                     "JAX's persistent compilation cache (training/compilation_cache.py); "
                     "'' = off.")
 flags.DEFINE_bool('json', False, 'Print one JSON object per model instead of a table row.')
-flags.DEFINE_string('markdown_out', '', 'With --model=all: also write the table here.')
+flags.DEFINE_string('markdown_out', '', 'With --model=all or --compare: also write the table here.')
 flags.DEFINE_string('profile_dir', '', 'Also profile 5 train steps into this folder and print '
                     'where the device time goes (convolutions, BatchNorm/elementwise, ...).')
 flags.DEFINE_bool('input_pipeline', False,
@@ -72,6 +84,10 @@ flags.DEFINE_string('train_preprocess', '', "With --input_pipeline: the train_pr
 flags.DEFINE_integer('batches', 20, 'With --input_pipeline: timed batches per pipeline.')
 flags.DEFINE_integer('generated_images', 1000,
                      'With --input_pipeline and no --dataset: training images to generate.')
+flags.DEFINE_bool('compare', False, "The ImageNet networks' comparison (python -m models "
+                  'compare) with forward images/s and memory at each of --batch_sizes.')
+flags.DEFINE_string('batch_sizes', '1,4,16,64', 'With --compare: comma-separated batch sizes.')
+flags.DEFINE_string('plot', '', 'With --compare: write the figure to this PNG file.')
 
 def peak_memory_bytes() -> int | None:
   stats = jax.local_devices()[0].memory_stats()
@@ -173,6 +189,43 @@ def forward_speed(name: str, batch_size: int, image_size: int = 0, half_precisio
       'memory_bytes': device_peak if device_peak else program_memory_bytes(compiled),
       'memory_source': 'device peak' if device_peak else 'XLA memory analysis',
   }
+
+
+def measure_compare_row(row, batch_sizes, num_steps: int = COMPARE_STEPS) -> None:
+  """Fills a models.compare.Row's forward images per second and memory at each batch size."""
+  for batch_size in batch_sizes:
+    result = forward_speed(row.name, batch_size, num_steps=num_steps)
+    row.images_per_sec[batch_size] = result['images_per_sec']
+    row.memory_bytes[batch_size] = result['memory_bytes']
+
+
+def run_compare() -> None:
+  """--compare: the comparison table and figure of models/compare.py, measured here."""
+  from models import compare
+  try:
+    names = (compare.imagenet_networks() if FLAGS.model == 'all'
+             else [name for name in FLAGS.model.split(',') if name])
+    compare.check_names(names)
+    batch_sizes = compare.check_batch_sizes(FLAGS.batch_sizes)
+  except ValueError as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)
+  num_steps = FLAGS.steps if FLAGS['steps'].present else COMPARE_STEPS
+  rows = compare.table_rows(names)
+  for row in rows:
+    measure_compare_row(row, batch_sizes, num_steps)
+    print(f'measured {row.name}: ' + ', '.join(
+        f'{row.images_per_sec[size]:,.1f} img/s @{size}' for size in batch_sizes),
+          file=sys.stderr, flush=True)
+  device = jax.devices()[0].device_kind
+  if FLAGS.plot:
+    compare.plot(rows, FLAGS.plot, device)
+    print(f'plot: {FLAGS.plot}', file=sys.stderr)
+  table = compare.format_table(rows)
+  print(json.dumps(compare.to_json(rows)) if FLAGS.json else table, flush=True)
+  if FLAGS.markdown_out:
+    with open(FLAGS.markdown_out, 'w', encoding='utf-8') as f:
+      f.write(f'1 × {device}, JAX {jax.__version__}, {num_steps} timed steps\n\n{table}\n')
 
 
 class CompiledSteps:
@@ -468,6 +521,9 @@ def main(argv):
     return
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # keep the table free of library INFO logs
+  if FLAGS.compare:
+    run_compare()
+    return
   on_cpu = jax.devices()[0].platform == 'cpu'
   batch_size = FLAGS.batch_size or (32 if on_cpu else 256)
   names = models.names() if FLAGS.model == 'all' else [FLAGS.model]

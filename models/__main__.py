@@ -2,11 +2,15 @@ r"""Command line of the model zoo.
 
     python -m models list
     python -m models summary resnet50 [--image_size 224] [--depth N] [--json]
-    python -m models compare [--plot c.png] [--measure] [--models a,b] [--json]
+    python -m models compare [--plot c.png] [--models a,b] [--json]
+
+Measured speed and memory come from `python benchmark.py --compare` (models/ times
+nothing: the evaluation step it times belongs to training/, a floor above).
 """
 
 import argparse
 import json
+import shlex
 import sys
 
 import models
@@ -24,27 +28,25 @@ def list_models() -> None:
 
 
 def compare(args: argparse.Namespace) -> int:
-  """The comparison table of the ImageNet networks, the plot, and any measurements."""
+  """The comparison table of the ImageNet networks and the plot; --measure says where the
+  measuring moved, as the command to run."""
+  if args.measure:
+    command = ['python', 'benchmark.py', '--compare', f'--model={args.models or "all"}',
+               f'--batch_sizes={args.batch_sizes}', f'--steps={args.steps}']
+    command += [f'--plot={args.plot}'] if args.plot else []
+    command += ['--json'] if args.json else []
+    print('error: measuring moved to benchmark.py, which times train.py\'s evaluation step '
+          f'(the networks sit below it): {shlex.join(command)}', file=sys.stderr)
+    return 2
   try:
     names = args.models.split(',') if args.models else None
-    for name in names or ():
-      if models.spec(name).num_classes != 1000:
-        raise ValueError(f'{name} is not an ImageNet network: pick among '
-                         f'{", ".join(compare_lib.imagenet_networks())}')
-    batch_sizes = compare_lib.check_batch_sizes(args.batch_sizes)
+    compare_lib.check_names(names or [])
   except ValueError as error:
     print(f'error: {error}', file=sys.stderr)
     return 2
   rows = compare_lib.table_rows(names)
-  if args.measure:
-    for row in rows:
-      compare_lib.measure(row, batch_sizes, args.steps)
-      print(f'measured {row.name}: ' + ', '.join(
-          f'{row.images_per_sec[size]:,.1f} img/s @{size}' for size in batch_sizes),
-            file=sys.stderr, flush=True)
   if args.plot:
-    import jax
-    compare_lib.plot(rows, args.plot, jax.devices()[0].device_kind if args.measure else '')
+    compare_lib.plot(rows, args.plot)
   print(json.dumps(compare_lib.to_json(rows)) if args.json else compare_lib.format_table(rows))
   if args.plot:
     print(f'plot: {args.plot}', file=sys.stderr)
@@ -64,14 +66,17 @@ def main(argv: list[str]) -> int:
                        help='one row per module: layers grouped by the first N parts of '
                             'their module path, with summed counts')
   comparison = commands.add_parser(
-      'compare', help='the ImageNet networks: parameters, multiply-adds, top-1, speed')
+      'compare', help='the ImageNet networks: parameters, multiply-adds, top-1 (paper and '
+                      'released weights)')
   comparison.add_argument('--plot', default='', help='write the figure to this PNG file')
-  comparison.add_argument('--measure', action='store_true',
-                          help='time the forward pass at each batch size on this device')
   comparison.add_argument('--models', default='',
                           help='comma-separated registry names; default: every ImageNet one')
-  comparison.add_argument('--batch_sizes', default=','.join(map(str, compare_lib.BATCH_SIZES)))
-  comparison.add_argument('--steps', type=int, default=3, help='timed forward passes per size')
+  # Kept so that an old command line gets the new one to run.
+  comparison.add_argument('--measure', action='store_true',
+                          help='moved: prints the benchmark.py --compare command to run')
+  comparison.add_argument('--batch_sizes', default=','.join(map(str, compare_lib.BATCH_SIZES)),
+                          help='with --measure: passed on')
+  comparison.add_argument('--steps', type=int, default=3, help='with --measure: passed on')
   comparison.add_argument('--json', action='store_true', help='JSON instead of markdown')
   args = parser.parse_args(argv)
   if args.command == 'list':

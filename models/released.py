@@ -33,6 +33,10 @@ class Source:
   # which saved files may lack (see the module docstring).
   auxiliary_heads: tuple[tuple[str, str], ...] = ()
   note: str = ''
+  # The registry network of the paper that this released network departs from, where the
+  # two are registered apart (`alexnet_torchvision` is `alexnet` as torchvision trained it):
+  # `models compare` places the paper's network by these weights under this name.
+  variant_of: str = ''
 
 
 HALF = (0.5, 0.5, 0.5)
@@ -71,27 +75,28 @@ SOURCES = {source.model: source for source in [
     _torchvision('mobilenet_v3_large', 'mobilenet_v3_large-8738ca79.pth', 74.042),
     _torchvision('mobilenet_v3_small', 'mobilenet_v3_small-047dcff4.pth', 67.668),
     # Released networks that differ from their papers' text: registry variants named so.
-    _torchvision('alexnet_torchvision', 'alexnet-owt-7be5be79.pth', 56.522, name='alexnet'),
+    _torchvision('alexnet_torchvision', 'alexnet-owt-7be5be79.pth', 56.522, name='alexnet',
+                 variant_of='alexnet'),
     # torchvision's GoogLeNet and Inception v3 weights expect transform_input=True, which
     # re-normalises ImageNet-normalised pixels to mean 0.5, std 0.5: their real normalisation.
     _torchvision('googlenet_torchvision', 'googlenet-1378be20.pth', 69.778, name='googlenet',
                  mean=HALF, std=HALF, registered_last=('aux1', 'aux2'),
-                 auxiliary_heads=(('aux1', 'aux1'), ('aux2', 'aux2'))),
+                 auxiliary_heads=(('aux1', 'aux1'), ('aux2', 'aux2')), variant_of='googlenet'),
     _torchvision('inception_v3_torchvision', 'inception_v3_google-0cc3c7bd.pth', 77.294,
                  name='inception_v3', resize=342, crop=299, mean=HALF, std=HALF,
-                 auxiliary_heads=(('AuxLogits', 'aux'),)),
+                 auxiliary_heads=(('AuxLogits', 'aux'),), variant_of='inception_v3'),
     # timm: resize = floor(input size / crop_pct), as timm's eval transform computes it.
     Source('inception_v4_tfslim', TIMM, 'inception_v4.tf_in1k',
            'timm/inception_v4.tf_in1k model.safetensors', 80.144, resize=341, crop=299,
-           interpolation='bicubic', mean=HALF, std=HALF),
+           interpolation='bicubic', mean=HALF, std=HALF, variant_of='inception_v4'),
     Source('inception_resnet_v2_tfslim', TIMM, 'inception_resnet_v2.tf_in1k',
            'timm/inception_resnet_v2.tf_in1k model.safetensors', 80.434, resize=333, crop=299,
-           interpolation='bicubic', mean=HALF, std=HALF),
+           interpolation='bicubic', mean=HALF, std=HALF, variant_of='inception_resnet_v2'),
     Source('se_resnet50_caffe', TIMM, 'legacy_seresnet50.in1k', 'se_resnet50-ce0d4300.pth',
-           77.650),
+           77.650, variant_of='se_resnet50'),
     Source('se_resnext50_32x4d_caffe', TIMM, 'legacy_seresnext50_32x4d.in1k',
-           'legacy_se_resnext50_32x4d-f3651bad.pth', 79.080),
+           'legacy_se_resnext50_32x4d-f3651bad.pth', 79.080, variant_of='se_resnext50_32x4d'),
     Source('mobilenet_v1_relu6', TIMM, 'mobilenetv1_100.ra4_e3600_r224_in1k',
            'timm/mobilenetv1_100.ra4_e3600_r224_in1k model.safetensors', 75.388,
-           interpolation='bicubic', mean=HALF, std=HALF),
+           interpolation='bicubic', mean=HALF, std=HALF, variant_of='mobilenet_v1'),
 ]}
