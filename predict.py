@@ -25,18 +25,12 @@ import os
 import sys
 import time
 
-from training import quiet_tensorflow  # noqa: E402  (TensorFlow's start-up notices)
-
-quiet_tensorflow.import_tensorflow()
-
 from absl import app, flags, logging
 import numpy as np
-import tensorflow as tf
 
-import preprocessing
 import trained
 from trained import eval_view
-from training import checkpoints, compilation_cache, progress
+from training import checkpoints, compilation_cache, progress, quiet_tensorflow
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A train.py run folder, a `python -m trained.convert` '
@@ -93,6 +87,9 @@ def check_out(out: str | None) -> None:
 def images_of(paths: list[str], net: trained.TrainedNetwork, batch_size: int):
   """Batches of (indices into `paths`, uint8 images at the network's input), the files
   that cannot be read or decoded dropped (their indices never come)."""
+  # TensorFlow only now: a mistake is answered before its seconds of start-up.
+  tf = quiet_tensorflow.import_tensorflow()
+  import preprocessing  # pylint: disable=import-outside-toplevel
   pipeline = preprocessing.parse(net.eval_preprocess)
   channels = eval_view.input_channels(eval_view.parse(net.eval_preprocess), net.channels)
   seed = tf.constant([0, 0], tf.int64)
