@@ -7,12 +7,23 @@ protocols, and ensembles.
         --protocol='multi_scale(256, 384, 512)'
     python evaluate.py --ensemble=/tmp/seed0,/tmp/seed1,/tmp/seed2 --out=/tmp/ensemble \
         --protocol=ten_crop
+    python evaluate.py --workdir=/tmp/resnet50 --dataset=imagenet_v2/matched-frequency
+    python evaluate.py --workdir=/tmp/resnet50 --dataset=imagenet2012_real
 
 Prints top-1 and top-5 accuracy and error and the mean loss over the whole eval split,
 each example exactly once, for each protocol (protocols.py), and writes them to
 eval.json and eval.md in the run folder (or --out): one object per protocol and
 checkpoint, updated in place when the same one is evaluated again. An ensemble reports
 each member and the members' softmax averaged (AlexNet Table 2, GoogLeNet Table 2).
+
+--dataset evaluates on another test set of the network's classes, such as ImageNet-V2
+(Recht et al. 2019; tfds imagenet_v2/matched-frequency, /threshold-0.7, /topimages: a
+test split only) or ImageNet-ReaL (Beyer et al. 2020; tfds imagenet2012_real: ILSVRC2012's
+validation images with the original label and a set of labels that fit). On ReaL a top-1
+prediction is right when it is in the image's set (`real_accuracy`; top-5: when any of the
+five is), over the images whose set is not empty (`real_images`; the others,
+`real_left_out`, are left out); the ordinary accuracies against the original label come
+from the same pass. --split picks the split (default: validation, else test).
 
 Checkpoints carry the config they were trained with, so --config is needed only for
 checkpoints written before they did; given, it sets the data and the recipe's eval view
@@ -65,6 +76,13 @@ flags.DEFINE_string('compilation_cache_dir', compilation_cache.default_cache_dir
 flags.DEFINE_string('out', None, 'Folder for eval.json and eval.md (default: the run folder).')
 flags.DEFINE_string('data_dir', None, 'tfds data_dir of the checkpoint\'s own dataset, where it '
                     'is not the default (without --config, whose overrides set it otherwise).')
+flags.DEFINE_string('dataset', None, 'Evaluate on this dataset instead of the checkpoint\'s own '
+                    '(without --config; with it, --config.dataset): a test set of the same '
+                    'classes, e.g. imagenet_v2/matched-frequency, imagenet_v2/threshold-0.7, '
+                    'imagenet_v2/topimages, imagenet2012_real (ReaL labels).')
+flags.DEFINE_string('split', None, 'The split to evaluate, in tfds\'s split syntax (e.g. '
+                    'validation[:1000]); default: the dataset\'s validation split, else its '
+                    'test split.')
 
 RESULTS_JSON, RESULTS_MARKDOWN = 'eval.json', 'eval.md'
 
@@ -187,6 +205,13 @@ def _is_result(result) -> bool:
     return False
   scores = ('eval_error', 'eval_top5_error', 'eval_accuracy', 'eval_top5_accuracy',
             'eval_loss')
+  optional = {'real_accuracy': (int, float), 'real_top5_accuracy': (int, float),
+              'real_images': (int,), 'real_left_out': (int,)}
+  if not all(type(entry[key]) in types for entry in [result] + members
+             for key, types in optional.items() if key in entry):
+    return False
+  if not all(isinstance(result.get(key, ''), str) for key in ('eval_dataset', 'eval_split')):
+    return False
   return (isinstance(result.get('protocol'), str)
           and all(type(result.get(key)) is int for key in ('views_per_image', 'num_examples'))
           and all(type(entry.get(key)) in (int, float)
@@ -195,15 +220,33 @@ def _is_result(result) -> bool:
                   and type(entry.get('checkpoint_step')) is int for entry in members or [result]))
 
 
+# The split of results written before eval.json named the data: they are of the default
+# eval split of the checkpoint's own dataset, and an evaluation of that split replaces them.
+DEFAULT_SPLIT = None
+
+
 def result_key(result: dict) -> tuple:
-  return (result['protocol'], tuple((m['checkpoint'], m['checkpoint_step'])
-                                    for m in result.get('members', [result])))
+  """What a result measured: protocol, checkpoints, data (dataset and split); evaluating
+  the same again replaces it."""
+  members = result.get('members', [result])
+  data = (result.get('eval_dataset', (members or [result])[0].get('dataset')),
+          result.get('eval_split', DEFAULT_SPLIT))
+  return (result['protocol'], tuple((m['checkpoint'], m['checkpoint_step']) for m in members),
+          data)
 
 
-def record(protocol, metrics: dict, count: int, member: Member | None, batch_size: int) -> dict:
+def data_name(result: dict) -> str:
+  """The evaluated dataset and split, as the table shows them."""
+  _, _, (dataset, split) = result_key(result)
+  return f'{dataset} {split}' if split else str(dataset)
+
+
+def record(protocol, metrics: dict, count: int, member: Member | None, batch_size: int,
+           source) -> dict:
   """One evaluation's numbers as eval.json keeps them."""
   result = {'protocol': str(protocol), 'views_per_image': protocol.views_per_image,
-            'num_examples': count, **metrics,
+            'num_examples': count, 'eval_dataset': source.name, 'eval_split': source.eval.name,
+            **metrics,
             'eval_error': 1.0 - metrics['eval_accuracy'],
             'eval_top5_error': 1.0 - metrics['eval_top5_accuracy'],
             'batch_size': batch_size, 'devices': jax.device_count()}
@@ -215,8 +258,10 @@ def record(protocol, metrics: dict, count: int, member: Member | None, batch_siz
 
 def table(results: list[dict], markdown: bool = False) -> str:
   """The results as rows: one per protocol, or per member and ensemble."""
+  real = any('real_accuracy' in result for result in results)
   header = ('protocol', 'views', 'model', 'checkpoint', 'top-1 err', 'top-5 err', 'top-1 acc',
-            'top-5 acc', 'loss', 'images')
+            'top-5 acc') + (('ReaL top-1', 'ReaL top-5') if real else ()) + (
+                'loss', 'images', 'data')
   rows = []
   for result in results:
     entries = result.get('members', []) + [result]
@@ -225,11 +270,16 @@ def table(results: list[dict], markdown: bool = False) -> str:
         who, where = f'ensemble of {len(result["members"])}', '(softmax averaged)'
       else:
         who, where = entry['model'], f'{entry["checkpoint"]}/{entry["checkpoint_step"]}'
+      real_cells = ()
+      if real:
+        real_cells = tuple(f'{100 * entry[key]:.2f} %' if key in entry else ''
+                           for key in ('real_accuracy', 'real_top5_accuracy'))
       rows.append((result['protocol'], str(result['views_per_image']), who, where,
                    f'{100 * entry["eval_error"]:.2f} %', f'{100 * entry["eval_top5_error"]:.2f} %',
                    f'{100 * entry["eval_accuracy"]:.2f} %',
-                   f'{100 * entry["eval_top5_accuracy"]:.2f} %', f'{entry["eval_loss"]:.4f}',
-                   str(result['num_examples'])))
+                   f'{100 * entry["eval_top5_accuracy"]:.2f} %') + real_cells + (
+                       f'{entry["eval_loss"]:.4f}', str(result['num_examples']),
+                       data_name(result)))
   if markdown:
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     return '\n'.join(lines + ['| ' + ' | '.join(row) + ' |' for row in rows])
@@ -238,16 +288,25 @@ def table(results: list[dict], markdown: bool = False) -> str:
                    for row in [header] + rows)
 
 
-def evaluate_checkpoints(members: list[Member], data_config, protocol_list, batch_size: int):
+def check_classes(member: Member, dataset: str, num_classes: int) -> None:
+  if member.info['num_classes'] != num_classes:
+    raise ConfigError(f'{member.name} has {member.info["num_classes"]} classes, {dataset} has '
+                      f'{num_classes}: evaluate it on data of the classes it was trained on')
+
+
+def evaluate_checkpoints(members: list[Member], data_config, protocol_list, batch_size: int,
+                         split: str | None = None):
   """Every protocol's results for the members (one result per protocol, with the members'
-  own numbers inside for an ensemble)."""
+  own numbers inside for an ensemble), on `split` of the data (None: its eval split)."""
+  # Checked before anything is downloaded or prepared, where the dataset declares its classes.
+  declared = input_pipeline.tfds_num_classes(data_config.dataset, data_config.data_dir or None)
+  if declared is not None:
+    check_classes(members[0], data_config.dataset, declared)
   source = input_pipeline.load_source(data_config.dataset, data_config.data_dir or None,
                                       data_config.manual_dir or None, jax.process_index(),
-                                      jax.process_count(), data_config.seed)
-  if members[0].info['num_classes'] != source.num_classes:
-    raise ConfigError(f'{members[0].name} has {members[0].info["num_classes"]} classes, '
-                      f'{source.name} has {source.num_classes}: evaluate it on the data it was '
-                      'trained on')
+                                      jax.process_count(), data_config.seed, train=False,
+                                      eval_split=split)
+  check_classes(members[0], source.name, source.num_classes)
   if source.skipped_files:
     print(f'warning: {len(source.skipped_files)} image files cannot be decoded and are left '
           f'out, e.g. {", ".join(source.skipped_files[:3])}', file=sys.stderr)
@@ -277,10 +336,10 @@ def evaluate_checkpoints(members: list[Member], data_config, protocol_list, batc
                                         local_batch_size, image_size,
                                         data_config.eval_preprocess, mesh)
     if len(members) == 1:
-      results.append(record(protocol, metrics[0], count, members[0], size))
+      results.append(record(protocol, metrics[0], count, members[0], size, source))
     else:
-      result = record(protocol, metrics[-1], count, None, size)
-      result['members'] = [record(protocol, m, count, member, size)
+      result = record(protocol, metrics[-1], count, None, size, source)
+      result['members'] = [record(protocol, m, count, member, size, source)
                            for m, member in zip(metrics, members)]
       results.append(result)
   return results
@@ -301,11 +360,13 @@ def run(argv_config: ml_collections.ConfigDict | None) -> list[dict]:
   paths = FLAGS.ensemble or [FLAGS.workdir or FLAGS.checkpoint]
   members = [load_member(path, FLAGS.step, FLAGS.best, argv_config) for path in paths]
   data_config = argv_config if argv_config is not None else members[0].config
-  if FLAGS.data_dir:
+  if FLAGS.data_dir or FLAGS.dataset:
     if argv_config is not None:
-      raise ConfigError('with --config, set the data with --config.data_dir, not --data_dir')
+      raise ConfigError('with --config, set the data with --config.data_dir and '
+                        '--config.dataset, not --data_dir or --dataset')
     data_config = ml_collections.ConfigDict(data_config.to_dict())
-    data_config.data_dir = FLAGS.data_dir
+    data_config.data_dir = FLAGS.data_dir or data_config.data_dir
+    data_config.dataset = FLAGS.dataset or data_config.dataset
   check_members(members, data_config, argv_config, ensemble=len(members) > 1)
   if FLAGS.out:
     out = FLAGS.out
@@ -315,10 +376,18 @@ def run(argv_config: ml_collections.ConfigDict | None) -> list[dict]:
     out = members[0].run_dir
   saved = check_output(out) if jax.process_index() == 0 else {'results': []}
 
-  results = evaluate_checkpoints(members, data_config, protocol_list, FLAGS.batch_size)
+  results = evaluate_checkpoints(members, data_config, protocol_list, FLAGS.batch_size,
+                                 FLAGS.split)
   if jax.process_index() == 0:
     print(table(results), flush=True)
+    real = next((r for r in results if 'real_images' in r), None)
+    if real is not None:
+      print(f'ReaL: {real["real_images"]} images with a set of labels counted, '
+            f'{real["real_left_out"]} whose set is empty left out')
     new_keys = {result_key(r) for r in results}
+    if FLAGS.split is None:  # results written before eval.json named the data
+      new_keys |= {(protocol, checkpoints_, (dataset, DEFAULT_SPLIT))
+                   for protocol, checkpoints_, (dataset, _) in new_keys}
     kept = [r for r in saved['results'] if result_key(r) not in new_keys]
     everything = kept + results
     os.makedirs(out, exist_ok=True)

@@ -6,7 +6,10 @@ Sources (the `dataset` config field):
     stratified split keeps 360 images for testing.
   * any tfds image-classification dataset by name (`mnist`, `cifar10`,
     `imagenet2012`, `imagenette`, ...), read from `data_dir`. `imagenet2012` is
-    prepared from the two ILSVRC2012 tars in `manual_dir` on first use.
+    prepared from the two ILSVRC2012 tars in `manual_dir` on first use. Test sets
+    without a training split (`imagenet_v2/<config>`; `imagenet2012_real`, whose
+    examples carry ReaL's label sets as well as the original label) serve evaluation
+    only (`load_source(..., train=False)`).
   * `image_folder:<root>`: the user's own images as `<root>/<split>/<class>/<file>`.
 
 Augmentation is the recipe's: the `train_preprocess` and `eval_preprocess` config
@@ -86,10 +89,13 @@ class DatasetError(ValueError):
 class Split:
   """One split, as this process sees it."""
 
-  dataset: tf.data.Dataset  # {'image': uint8 array or encoded bytes, 'label': int64}
+  # {'image': uint8 array or encoded bytes, 'label': int64}, and 'real_labels' where the
+  # source has `real_labels`
+  dataset: tf.data.Dataset
   num_examples: int  # examples this process reads
   max_process_examples: int  # the most any process reads: evaluation pads to it
   total_examples: int  # over all processes
+  name: str = ''  # the split's name in its dataset: 'validation', 'test[:1000]', ...
 
 
 @dataclasses.dataclass
@@ -97,7 +103,7 @@ class Source:
   """A dataset's splits and what preprocessing needs to know about them."""
 
   name: str
-  train: Split
+  train: Split | None  # None where loaded for evaluation only (load_source(train=False))
   eval: Split
   num_classes: int
   channels: int
@@ -112,6 +118,10 @@ class Source:
   small_images: bool = False
   inferred: str = ''  # what was read from the data rather than known by name (the banner)
   warnings: tuple[str, ...] = ()  # what the data leaves out, for the user to read
+  # Eval examples carry 'real_labels': the set of labels that fit the image (Beyer et al.
+  # 2020, "Are we done with ImageNet?"), multi-hot uint8 over the classes; an empty set is
+  # an image ReaL's raters found no label for.
+  real_labels: bool = False
 
 
 def _process_slice(num_examples: int, process_index: int, process_count: int) -> tuple[int, int]:
@@ -121,13 +131,13 @@ def _process_slice(num_examples: int, process_index: int, process_count: int) ->
   return start, end
 
 
-def _split_from_arrays(images, labels, process_index, process_count) -> Split:
+def _split_from_arrays(images, labels, process_index, process_count, name: str = '') -> Split:
   bounds = [_process_slice(len(labels), p, process_count) for p in range(process_count)]
   sizes = [end - start for start, end in bounds]
   start, end = _process_slice(len(labels), process_index, process_count)
   dataset = tf.data.Dataset.from_tensor_slices({'image': images[start:end],
                                                 'label': labels[start:end]})
-  return Split(dataset, end - start, max(sizes), len(labels))
+  return Split(dataset, end - start, max(sizes), len(labels), name)
 
 
 def load_digits_source(process_index: int = 0, process_count: int = 1) -> Source:
@@ -145,25 +155,31 @@ def load_digits_source(process_index: int = 0, process_count: int = 1) -> Source
       train=_split_from_arrays(images[train_index], labels[train_index], process_index,
                                process_count),
       eval=_split_from_arrays(images[test_index], labels[test_index], process_index,
-                              process_count),
+                              process_count, 'test'),
       num_classes=10, channels=1, encoded=False, flip=False, mean=mean, std=std,
       class_names=tuple(str(d) for d in range(10)), image_shape=images.shape[1:3],
       small_images=True)
 
 
+# The archives that builders of manually downloaded data prepare it from (image-net.org).
+MANUAL_FILES = {'imagenet2012': ILSVRC_TARS, 'imagenet2012_real': (ILSVRC_TARS[1],)}
+
+
 def _prepare_tfds_builder(builder, name: str, data_dir: str | None, manual_dir: str | None):
   """Prepares a tfds dataset that is not yet in data_dir, or says how to."""
-  if name == 'imagenet2012':
+  needed = MANUAL_FILES.get(builder.name, ())
+  if needed:
     manual_dir = manual_dir or os.path.join(data_dir or tfds.core.constants.DATA_DIR,
                                             'downloads', 'manual')
-    missing = [tar for tar in ILSVRC_TARS if not tf.io.gfile.exists(os.path.join(manual_dir, tar))]
+    missing = [tar for tar in needed if not tf.io.gfile.exists(os.path.join(manual_dir, tar))]
     if missing:
       raise DatasetError(
-          f'imagenet2012 is not prepared in {builder.data_dir} and {", ".join(missing)} '
-          f'not found: put {" and ".join(ILSVRC_TARS)} (from image-net.org) in {manual_dir} '
+          f'{name} is not prepared in {builder.data_dir} and {", ".join(missing)} '
+          f'not found: put {" and ".join(needed)} (from image-net.org) in {manual_dir} '
           'or set --config.manual_dir to the folder holding them')
-    print(f'Preparing imagenet2012 from {manual_dir} into {builder.data_dir} '
-          '(one time; the full ILSVRC2012 takes hours)', flush=True)
+    print(f'Preparing {name} from {manual_dir} into {builder.data_dir} '
+          f'(one time{"; the full ILSVRC2012 takes hours" if len(needed) > 1 else ""})',
+          flush=True)
   try:
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
@@ -174,29 +190,106 @@ def _prepare_tfds_builder(builder, name: str, data_dir: str | None, manual_dir: 
         'without network, run `tfds build` elsewhere and copy it into --config.data_dir') from error
 
 
-def load_tfds_source(name: str, data_dir: str | None = None, manual_dir: str | None = None,
-                     process_index: int = 0, process_count: int = 1, seed: int = 0) -> Source:
-  """A tfds image-classification dataset, prepared in data_dir if needed."""
+def tfds_builder(name: str, data_dir: str | None = None):
+  """The tfds builder of `name` (`dataset` or `dataset/config`), nothing read or prepared;
+  an unknown name or config is a DatasetError that lists what there is."""
   try:
-    builder = tfds.builder(name, data_dir=data_dir)
+    return tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as error:
     raise DatasetError(
         f'unknown dataset {name!r}: use digits, image_folder:<root>, or a tfds '
         'image-classification dataset name such as mnist, cifar10, imagenet2012') from error
-  if not builder.is_prepared():
-    _prepare_tfds_builder(builder, name, data_dir, manual_dir)
+  except ValueError as error:  # an unknown config (imagenet_v2/top-images) among others
+    base, _, config = name.partition('/')
+    try:
+      configs = [c.name for c in tfds.builder_cls(base).BUILDER_CONFIGS]
+    except Exception:  # pylint: disable=broad-except  (tfds raises many kinds)
+      configs = []
+    if config and configs:
+      raise DatasetError(f'tfds dataset {base!r} has no config {config!r}: use one of '
+                         + ', '.join(f'{base}/{c}' for c in configs)) from error
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise DatasetError(f'cannot open tfds dataset {name!r} ({first_line})') from error
+
+
+def _label_feature(features) -> str | None:
+  """The name of the feature that holds an example's class: 'label', or ImageNet-ReaL's
+  'original_label' (its ILSVRC2012 label, beside the 'real_label' set)."""
+  return next((key for key in ('label', 'original_label')
+               if key in features and isinstance(features[key], tfds.features.ClassLabel)),
+              None)
+
+
+def tfds_num_classes(name: str, data_dir: str | None = None) -> int | None:
+  """The classes tfds dataset `name` declares, known before anything is downloaded or
+  prepared; None for the sources that are not tfds datasets, or that declare none."""
+  if name == 'digits' or name.startswith(IMAGE_FOLDER_PREFIX):
+    return None
+  features = tfds_builder(name, data_dir).info.features
+  label = _label_feature(features)
+  return features[label].num_classes if label else None
+
+
+def _has_real_labels(features) -> bool:
+  """Whether the examples carry a 'real_label' set of classes (imagenet2012_real)."""
+  return ('real_label' in features and isinstance(features['real_label'], tfds.features.Sequence)
+          and isinstance(features['real_label'].feature, tfds.features.ClassLabel))
+
+
+def multi_hot(labels, num_classes: int):
+  """A set of class indices as a uint8 vector over the classes (1 where in the set); an
+  index outside the classes is dropped."""
+  hot = tf.one_hot(labels, num_classes, dtype=tf.uint8)  # a row of zeros where outside
+  return tf.reduce_max(tf.concat([tf.zeros([1, num_classes], tf.uint8), hot], 0), axis=0)
+
+
+def load_tfds_source(name: str, data_dir: str | None = None, manual_dir: str | None = None,
+                     process_index: int = 0, process_count: int = 1, seed: int = 0, *,
+                     train: bool = True, eval_split: str | None = None) -> Source:
+  """A tfds image-classification dataset, prepared in data_dir if needed.
+
+  `train`: whether the training split is needed (train.py); without it (evaluate.py) a
+  test set of no training split is read too, and Source.train is None. `eval_split`: the
+  split to evaluate, in tfds's split syntax (`validation[:1000]`); None: `validation`,
+  else `test`.
+  """
+  builder = tfds_builder(name, data_dir)
   features = builder.info.features
-  if 'image' not in features or 'label' not in features:
+  label_key = _label_feature(features)
+  if 'image' not in features or label_key is None:
     raise DatasetError(f'tfds dataset {name!r} has no image and label features; '
                        'pick an image-classification dataset')
+  if not builder.is_prepared():
+    _prepare_tfds_builder(builder, name, data_dir, manual_dir)
   splits = builder.info.splits
-  if 'train' not in splits:
-    raise DatasetError(f'tfds dataset {name!r} has no train split (it has {", ".join(splits)})')
-  eval_name = next((s for s in ('validation', 'test') if s in splits), None)
-  if eval_name is None:
-    raise DatasetError(f'tfds dataset {name!r} has neither a validation nor a test split')
+  if train and 'train' not in splits:
+    raise DatasetError(f'tfds dataset {name!r} has no training split (only '
+                       f'{", ".join(splits)}): it is a test set, for evaluate.py '
+                       f'--dataset={name}; train on a dataset with a train split')
+  if eval_split is None:
+    eval_split = next((s for s in ('validation', 'test') if s in splits), None)
+    if eval_split is None:
+      raise DatasetError(f'tfds dataset {name!r} has neither a validation nor a test split: '
+                         f'name one of {", ".join(splits)}')
+  else:
+    try:
+      if splits[eval_split].num_examples < 1:
+        raise ValueError('no examples')
+    except (ValueError, KeyError, TypeError, AssertionError) as error:
+      raise DatasetError(f'tfds dataset {name!r} has no split {eval_split!r} with examples '
+                         f'({" ".join(str(error).split())[:120]}): it has '
+                         f'{", ".join(f"{s} ({splits[s].num_examples})" for s in splits)}'
+                         ) from None
   encoded = name not in SMALL_IMAGE_DATASETS
   decoders = {'image': tfds.decode.SkipDecoding()} if encoded else None
+  num_classes = features[label_key].num_classes
+  real_labels = _has_real_labels(features)
+
+  def example(e):
+    kept = {'image': e['image'], 'label': e[label_key]}
+    if real_labels:
+      kept['real_labels'] = multi_hot(e['real_label'], num_classes)
+    return kept
 
   def split(split_name: str, shuffle_files: bool) -> Split:
     per_process = [tfds.split_for_jax_process(split_name, process_index=p,
@@ -208,18 +301,20 @@ def load_tfds_source(name: str, data_dir: str | None = None, manual_dir: str | N
         # One seeded file order for every epoch, so that a resumed run reads the
         # epochs as an uninterrupted one; examples are reshuffled per epoch.
         read_config=tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=False))
-    dataset = dataset.map(lambda e: {'image': e['image'], 'label': e['label']})
-    return Split(dataset, sizes[process_index], max(sizes), splits[split_name].num_examples)
+    dataset = dataset.map(example)
+    return Split(dataset, sizes[process_index], max(sizes), splits[split_name].num_examples,
+                 split_name)
 
   channels = features['image'].shape[-1] or 3
   height, width = features['image'].shape[:2]
   mean, std = MEAN_STD.get(name, IMAGENET_MEAN_STD if channels == 3 else GRAYSCALE_MEAN_STD)
   return Source(
-      name=name, train=split('train', True), eval=split(eval_name, False),
-      num_classes=features['label'].num_classes, channels=channels, encoded=encoded,
-      flip=SMALL_IMAGE_DATASETS.get(name, True), mean=mean, std=std,
-      class_names=tuple(features['label'].names),
-      image_shape=(height, width) if height and width else None, small_images=not encoded)
+      name=name, train=split('train', True) if train else None,
+      eval=split(eval_split, False), num_classes=num_classes, channels=channels,
+      encoded=encoded, flip=SMALL_IMAGE_DATASETS.get(name, True), mean=mean, std=std,
+      class_names=tuple(features[label_key].names),
+      image_shape=(height, width) if height and width else None, small_images=not encoded,
+      real_labels=real_labels)
 
 
 def decodable_images(paths: list[str], channels: int) -> list[bool]:
@@ -380,7 +475,8 @@ def load_image_folder_source(root: str, process_index: int = 0, process_count: i
     labels = np.array([l for l, ok in zip(labels, readable) if ok], dtype=np.int64)
     if not len(paths):
       raise DatasetError(f'none of the image files in {split_dir} can be decoded')
-    result = _split_from_arrays(paths, labels, process_index, process_count)
+    result = _split_from_arrays(paths, labels, process_index, process_count,
+                                os.path.basename(split_dir))
     result.dataset = result.dataset.map(
         lambda e: {'image': tf.io.read_file(e['image']), 'label': e['label']})
     labels_read[split_dir] = labels
@@ -419,14 +515,24 @@ def load_image_folder_source(root: str, process_index: int = 0, process_count: i
 
 
 def load_source(dataset: str, data_dir: str | None = None, manual_dir: str | None = None,
-                process_index: int = 0, process_count: int = 1, seed: int = 0) -> Source:
-  """The dataset named by the `dataset` config field, sliced for this process."""
+                process_index: int = 0, process_count: int = 1, seed: int = 0, *,
+                train: bool = True, eval_split: str | None = None) -> Source:
+  """The dataset named by the `dataset` config field, sliced for this process.
+
+  `train`: whether the training split is needed (see load_tfds_source); `eval_split`: a
+  tfds dataset's split to evaluate (None: its validation split, else its test split).
+  """
+  if eval_split is not None and (dataset == 'digits'
+                                 or dataset.startswith(IMAGE_FOLDER_PREFIX)):
+    raise DatasetError(f'a split to evaluate ({eval_split!r}) can be named for tfds datasets '
+                       f'only: {dataset} has one evaluation split, its own')
   if dataset == 'digits':
     return load_digits_source(process_index, process_count)
   if dataset.startswith(IMAGE_FOLDER_PREFIX):
     return load_image_folder_source(dataset[len(IMAGE_FOLDER_PREFIX):], process_index,
                                     process_count)
-  return load_tfds_source(dataset, data_dir, manual_dir, process_index, process_count, seed)
+  return load_tfds_source(dataset, data_dir, manual_dir, process_index, process_count, seed,
+                          train=train, eval_split=eval_split)
 
 
 # --- Preprocessing ---------------------------------------------------------------------
@@ -497,7 +603,7 @@ def preprocess_for_eval(example, source: Source, pipeline: preprocessing.Pipelin
   """One evaluation example through the eval pipeline (its random ops get a fixed seed)."""
   image = pipeline(example['image'], tf.constant([0, 0], tf.int64), source.channels,
                    source.encoded, normalization=(source.mean, source.std))
-  return {'image': image, 'label': example['label'], 'mask': tf.constant(1.0, tf.float32)}
+  return {**example, 'image': image, 'mask': tf.constant(1.0, tf.float32)}
 
 
 def _data_options(deterministic: bool, threads: int | None = None) -> tf.data.Options:
@@ -633,6 +739,7 @@ def eval_batches(source: Source, local_batch_size: int, image_size: int, preproc
   Padding examples (zero image, `mask` 0) fill the last batches, so metrics
   weighted by `mask` count every real example exactly once; they also round each batch
   up to a multiple of `devices`, so that any batch size divides over this process's devices.
+  Examples keep the source's 'real_labels' (empty sets for the padding).
   """
   steps = num_eval_steps(source, local_batch_size)
   pipeline, channels = checked_pipeline(source, image_size, preprocess, 'eval_preprocess')
@@ -642,13 +749,16 @@ def eval_batches(source: Source, local_batch_size: int, image_size: int, preproc
     shape = [image_size, image_size, channels]
   else:
     dataset = source.eval.dataset.map(
-        lambda e: {'image': views(e['image']), 'label': e['label'],
-                   'mask': tf.constant(1.0, tf.float32)}, num_parallel_calls=tf.data.AUTOTUNE)
+        lambda e: {**e, 'image': views(e['image']), 'mask': tf.constant(1.0, tf.float32)},
+        num_parallel_calls=tf.data.AUTOTUNE)
     shape = [views_per_image, image_size, image_size, channels]
 
   def padding(count: int) -> dict:
-    return {'image': tf.zeros([count] + shape, tf.uint8), 'label': tf.zeros([count], tf.int64),
-            'mask': tf.zeros([count], tf.float32)}
+    padded = {'image': tf.zeros([count] + shape, tf.uint8), 'label': tf.zeros([count], tf.int64),
+              'mask': tf.zeros([count], tf.float32)}
+    if source.real_labels:
+      padded['real_labels'] = tf.zeros([count, source.num_classes], tf.uint8)
+    return padded
 
   dataset = dataset.concatenate(tf.data.Dataset.from_tensor_slices(
       padding(steps * local_batch_size - source.eval.num_examples)))

@@ -215,6 +215,14 @@ def top_k_correct(logits, labels, k: int):
   return jnp.any(top == labels[:, None], axis=-1).astype(jnp.float32)
 
 
+def top_k_in_label_set(logits, label_sets, k: int):
+  """1.0 where any of the k highest logits is in the example's label set (`label_sets`:
+  examples × classes, nonzero where in the set): ImageNet-ReaL's rule (Beyer et al. 2020)."""
+  k = min(k, logits.shape[-1])
+  _, top = jax.lax.top_k(logits, k)
+  return jnp.any(jnp.take_along_axis(label_sets, top, axis=-1) > 0, axis=-1).astype(jnp.float32)
+
+
 def normalize_images(images, mean, std):
   """The input pipeline's uint8 pixels as float32, standardised per channel.
 
@@ -379,6 +387,10 @@ def eval_step(models: tuple[EvalModel, ...], batch, *, normalizations):
   `batch['image']` holds one view per example (batch × height × width × channels) or
   several (batch × views × ...): each model's softmax is averaged over an example's
   views, then over the models. `normalizations` holds each model's (mean, std).
+
+  Where the batch has 'real_labels' (examples × classes, nonzero for the labels that fit
+  the image: ImageNet-ReaL), it also counts the predictions in that set, over the examples
+  whose set is not empty (`real_count`): Beyer et al. 2020 leave the others out.
   """
   images = batch['image']
   if images.ndim == 4:
@@ -400,8 +412,17 @@ def eval_step(models: tuple[EvalModel, ...], batch, *, normalizations):
       'loss': [-jnp.sum(jnp.take_along_axis(p, labels[:, None], axis=1)[:, 0] * mask)
                for p in predictions],
   }
+  if 'real_labels' in batch:
+    label_sets = batch['real_labels']
+    counted = mask * jnp.any(label_sets > 0, axis=-1).astype(jnp.float32)
+    sums['real_correct'] = [jnp.sum(top_k_in_label_set(p, label_sets, 1) * counted)
+                            for p in predictions]
+    sums['real_correct_top5'] = [jnp.sum(top_k_in_label_set(p, label_sets, 5) * counted)
+                                 for p in predictions]
   sums = {name: jnp.stack(values) for name, values in sums.items()}
   sums['count'] = jnp.sum(mask)
+  if 'real_labels' in batch:
+    sums['real_count'] = jnp.sum(counted)
   return jax.lax.psum(sums, BATCH_AXIS)
 
 
@@ -535,7 +556,10 @@ def runs_one_program_at_a_time() -> bool:
 def evaluate(parallel_eval, models: tuple[EvalModel, ...], batches: Iterable[dict],
              mesh: Mesh) -> tuple[list[dict[str, float]], int]:
   """Exact top-1/top-5 accuracy and mean loss over `batches` (numpy, masked padding), for
-  each of `models` and, with several, their ensemble last; and the number of examples."""
+  each of `models` and, with several, their ensemble last; and the number of examples.
+  Batches with 'real_labels' add the ReaL accuracies (`real_accuracy`,
+  `real_top5_accuracy`) over the `real_images` whose label set is not empty, and the
+  number left out (`real_left_out`)."""
   totals = None
   one_program_at_a_time = runs_one_program_at_a_time()
   for batch in shard_batches(batches, mesh):
@@ -551,4 +575,11 @@ def evaluate(parallel_eval, models: tuple[EvalModel, ...], batches: Iterable[dic
       'eval_loss': float(loss) / count,
   } for correct, correct_top5, loss in zip(totals['correct'], totals['correct_top5'],
                                            totals['loss'])]
+  if 'real_count' in totals:
+    real_images = int(totals['real_count'])
+    for entry, correct, correct_top5 in zip(metrics, totals['real_correct'],
+                                            totals['real_correct_top5']):
+      entry.update(real_accuracy=float(correct) / max(real_images, 1),
+                   real_top5_accuracy=float(correct_top5) / max(real_images, 1),
+                   real_images=real_images, real_left_out=int(totals['count']) - real_images)
   return metrics, int(totals['count'])
