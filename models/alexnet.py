@@ -74,6 +74,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.features import stage
 from models.layers import LocalResponseNorm, MaxPool, conv_general_dilated, he_normal
 from models.registry import register
 
@@ -130,20 +131,24 @@ class AlexNet(nn.Module):
     x = nn.relu(x)
     if self.local_response_norm:
       x = LocalResponseNorm(name='lrn1')(x)
-    x = MaxPool(3, 2, self.pool_padding, name='pool1')(x)
+    # Stage maps: the map before each max pool, and the last pool's output (as VGG's).
+    reduction = self.conv1_stride
+    x = MaxPool(3, 2, self.pool_padding, name='pool1')(stage(x, 'conv1', reduction))
+    reduction *= 2 * self.conv2_stride
     # Grouped convolutions: each GPU's kernels see only the maps on that GPU.
     x = conv(filters2, (5, 5), strides=self.conv2_stride, padding=self.conv2_padding,
              feature_group_count=self.groups, name='conv2')(x)
     x = nn.relu(x)
     if self.local_response_norm:
       x = LocalResponseNorm(name='lrn2')(x)
-    x = MaxPool(3, 2, self.pool_padding, name='pool2')(x)
+    x = MaxPool(3, 2, self.pool_padding, name='pool2')(stage(x, 'conv2', reduction))
     x = nn.relu(conv(filters3, (3, 3), padding=1, name='conv3')(x))  # across both GPUs
     x = nn.relu(conv(filters4, (3, 3), padding=1, feature_group_count=self.groups,
                      name='conv4')(x))
     x = nn.relu(conv(filters5, (3, 3), padding=1, feature_group_count=self.groups,
                      name='conv5')(x))
-    x = MaxPool(3, 2, name='pool5')(x)
+    x = stage(MaxPool(3, 2, name='pool5')(stage(x, 'conv5', 2 * reduction)), 'pool5',
+              4 * reduction)
 
     return fully_connected_classifier(x, self.num_classes, self.dropout_rate, train, dense)
 

@@ -39,6 +39,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.features import stage
 from models.layers import AvgPool, GlobalAvgPool, MaxPool, batch_norm, conv_before_norm
 from models.registry import register
 
@@ -131,18 +132,22 @@ class DenseNet(nn.Module):
     if self.imagenet_stem:
       x = conv_before_norm(self)(features, (7, 7), strides=2, padding=3, name='conv0')(x)
       x = nn.relu(batch_norm(train, self.dtype, self.param_dtype)(name='norm0')(x))
-      x = MaxPool(3, 2, padding=((1, 1), (1, 1)), name='pool0')(x)
+      x = MaxPool(3, 2, padding=((1, 1), (1, 1)), name='pool0')(stage(x, 'norm0', 2))
+      reduction = 4
     else:
       # The CIFAR stem is a bare convolution: the first dense layer's BN-ReLU follows it.
       x = conv_before_norm(self)(features, (3, 3), padding=1, name='conv0')(x)
+      reduction = 1
     for index, num_layers in enumerate(self.block_sizes):
       x = DenseBlock(num_layers, self.growth_rate, self.bottleneck_width, self.dropout_rate,
                      name=f'block{index + 1}', **common)(x)
-      if index + 1 < len(self.block_sizes):
+      if index + 1 < len(self.block_sizes):  # timm's stages: the blocks before a transition
+        x = stage(x, f'block{index + 1}', reduction)
         x = Transition(int(x.shape[-1] * self.compression), self.dropout_rate,
                        name=f'transition{index + 1}', **common)(x)
+        reduction *= 2
     x = nn.relu(batch_norm(train, self.dtype, self.param_dtype)(name='norm_final')(x))
-    x = GlobalAvgPool()(x)
+    x = GlobalAvgPool()(stage(x, 'norm_final', reduction))
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name='classifier')(x)
 

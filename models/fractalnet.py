@@ -47,6 +47,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from models.features import stage
 from models.layers import ConvNormActivation, GlobalAvgPool, MaxPool
 from models.registry import register
 
@@ -189,8 +190,9 @@ class FractalNet(nn.Module):
     for index, (filters, rate) in enumerate(zip(self.channels, dropout_rates)):
       x = FractalBlock(filters, self.num_columns, rate, self.local_drop_probability, train,
                        self.dtype, self.param_dtype, name=f'block{index + 1}')(x, drop_path)
-      x = MaxPool(2, 2, name=f'pool{index + 1}')(x)
-    x = GlobalAvgPool()(x)
+      # Stage maps: each block before its pool, and the last pool's output (as VGG's).
+      x = MaxPool(2, 2, name=f'pool{index + 1}')(stage(x, f'block{index + 1}', 2**index))
+    x = GlobalAvgPool()(stage(x, f'pool{len(self.channels)}', 2**len(self.channels)))
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name='classifier')(x)
 

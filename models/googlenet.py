@@ -102,6 +102,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models import layers
+from models.features import capturing_stages, stage
 from models.registry import register
 
 # He et al. 2015 with fan-in: a plain ReLU network keeps its activations' scale
@@ -235,36 +236,40 @@ class GoogLeNet(nn.Module):
     conv = partial(layers.ConvNormActivation, bn_epsilon=BN_EPSILON, **common)
     # Caffe's LRN divides alpha by the size; layers.LocalResponseNorm does not.
     norm = partial(layers.LocalResponseNorm, size=5, k=1.0, alpha=1e-4 / 5, beta=0.75)
-    run_aux = train or self.is_initializing()
+    run_aux = (train or self.is_initializing()) and not capturing_stages()
     aux_logits = []
 
     x = x.astype(self.dtype)
     x = conv(64, (7, 7), strides=2, padding=3, name='conv1')(x)  # Caffe's pad 3
-    x = layers.MaxPool(3, 2, 'SAME', name='pool1')(x)
+    # Stage maps: the map before each max pool, and the last module's.
+    x = layers.MaxPool(3, 2, 'SAME', name='pool1')(stage(x, 'conv1', 2))
     if self.local_response_norm:
       x = norm(name='norm1')(x)
     x = conv(64, name='conv2_reduce')(x)
     x = conv(192, (3, 3), name='conv2')(x)
     if self.local_response_norm:
       x = norm(name='norm2')(x)
-    x = layers.MaxPool(3, 2, 'SAME', name='pool2')(x)
-    for stage in ('3a', '3b', 'pool3', '4a', '4b', '4c', '4d', '4e', 'pool4', '5a', '5b'):
-      if stage.startswith('pool'):
-        window = self.pool4_window if stage == 'pool4' else 3
-        x = layers.MaxPool(window, 2, 'SAME', name=stage)(x)
+    x = layers.MaxPool(3, 2, 'SAME', name='pool2')(stage(x, 'conv2', 4))
+    reduction = 8
+    for module in ('3a', '3b', 'pool3', '4a', '4b', '4c', '4d', '4e', 'pool4', '5a', '5b'):
+      if module.startswith('pool'):
+        window = self.pool4_window if module == 'pool4' else 3
+        x = layers.MaxPool(window, 2, 'SAME', name=module)(stage(x, previous, reduction))
+        reduction *= 2
         continue
-      widths = INCEPTION_WIDTHS[stage]
+      widths = INCEPTION_WIDTHS[module]
+      previous = f'inception_{module}'
       if self.dimension_reduction:
         x = InceptionModule(*widths, **common, branch5x5_kernel=self.branch5x5_kernel,
-                            name=f'inception_{stage}')(x)
+                            name=previous)(x)
       else:  # Table 1's #1×1, #3×3 and #5×5 columns; the reductions do not exist
         x = NaiveInceptionModule(widths[0], widths[2], widths[4], **common,
-                                 name=f'inception_{stage}')(x)
-      if stage in ('4a', '4d') and run_aux:
+                                 name=previous)(x)
+      if module in ('4a', '4d') and run_aux:
         aux_logits.append(AuxiliaryClassifier(
             self.num_classes, self.aux_dropout_rate, **common,
             name=f'aux{len(aux_logits) + 1}')(x))
-    x = layers.GlobalAvgPool(name='avg_pool')(x)
+    x = layers.GlobalAvgPool(name='avg_pool')(stage(x, previous, reduction))
     x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout')(x)
     logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                       name='fc')(x)

@@ -81,6 +81,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models import layers
+from models.features import capturing_stages, stage
 from models.registry import register
 
 # The BatchNorm epsilon of every convolution here: TensorFlow's, the authors' framework.
@@ -124,10 +125,10 @@ class InceptionV3Stem(_Block):
   def __call__(self, x):
     x = self.conv(32, (3, 3), 2, 'VALID', name='conv1a')(x)  # 149×149
     x = self.conv(32, (3, 3), 1, 'VALID', name='conv2a')(x)  # 147×147
-    x = self.conv(64, (3, 3), name='conv2b')(x)
+    x = stage(self.conv(64, (3, 3), name='conv2b')(x), 'stem/conv2b', 2)
     x = layers.MaxPool(3, 2, name='pool3a')(x)  # 73×73
     x = self.conv(80, name='conv3b')(x)
-    x = self.conv(192, (3, 3), 1, 'VALID', name='conv4a')(x)  # 71×71
+    x = stage(self.conv(192, (3, 3), 1, 'VALID', name='conv4a')(x), 'stem/conv4a', 4)  # 71×71
     return layers.MaxPool(3, 2, name='pool5a')(x)  # 35×35
 
 
@@ -261,16 +262,17 @@ class InceptionV3(nn.Module):
     for index, pool_filters in enumerate((32, 64, 64)):
       x = InceptionV3A(**common, **pools, pool_filters=pool_filters,
                        name=f'mixed_5{"bcd"[index]}')(x)
-    x = InceptionV3ReductionA(**common, name='mixed_6a')(x)
+    x = InceptionV3ReductionA(**common, name='mixed_6a')(stage(x, 'mixed_5d', 8))
     for index, tower_filters in enumerate((128, 160, 160, 192)):
       x = InceptionV3B(**common, **pools, tower_filters=tower_filters,
                        name=f'mixed_6{"bcde"[index]}')(x)
+    x = stage(x, 'mixed_6e', 16)
     aux_logits = None
-    if train or self.is_initializing():
+    if (train or self.is_initializing()) and not capturing_stages():
       aux_logits = InceptionV3Auxiliary(**common, num_classes=self.num_classes, name='aux')(x)
     x = InceptionV3ReductionB(**common, name='mixed_7a')(x)
     x = InceptionV3C(**common, **pools, name='mixed_7b')(x)
-    x = InceptionV3C(**common, **pools, name='mixed_7c')(x)
+    x = stage(InceptionV3C(**common, **pools, name='mixed_7c')(x), 'mixed_7c', 32)
     logits = _classifier(x, self.num_classes, self.dropout_rate, train, self.dtype,
                          self.param_dtype)
     return (logits, aux_logits) if train else logits
@@ -292,9 +294,11 @@ class InceptionV4Stem(_Block):
   def __call__(self, x):
     x = self.conv(32, (3, 3), 2, 'VALID', name='conv1')(x)  # 149×149×32
     x = self.conv(32, (3, 3), 1, 'VALID', name='conv2')(x)  # 147×147×32
-    x = self.conv(64, (3, 3), name='conv3')(x)  # 147×147×64
-    x = jnp.concatenate([layers.MaxPool(3, 2, name='pool4')(x),
-                         self.conv(96, (3, 3), 2, 'VALID', name='conv4')(x)], axis=-1)
+    x = stage(self.conv(64, (3, 3), name='conv3')(x), 'stem/conv3', 2)  # 147×147×64
+    # timm's features.3, the figure's first filter concatenation.
+    x = stage(jnp.concatenate([layers.MaxPool(3, 2, name='pool4')(x),
+                               self.conv(96, (3, 3), 2, 'VALID', name='conv4')(x)], axis=-1),
+              'stem/mixed_3a', 4)
     left = self.conv(64, name='branch_left_reduce')(x)  # 73×73×160 in
     left = self.conv(96, (3, 3), 1, 'VALID', name='branch_left')(left)
     right = self.conv(64, name='branch_right_reduce')(x)
@@ -468,12 +472,14 @@ class InceptionV4(nn.Module):
     for index in range(4):
       x = InceptionV4A(**common, released=released, name=f'inception_a{index + 1}')(x)
     x = ReductionA(**common, k=192, l=224, m=256, n=384, pool_last=released,
-                   name='reduction_a')(x)
+                   name='reduction_a')(stage(x, 'inception_a4', 8))
     for index in range(7):
       x = InceptionV4B(**common, released=released, name=f'inception_b{index + 1}')(x)
-    x = InceptionV4ReductionB(**common, pool_last=released, name='reduction_b')(x)
+    x = InceptionV4ReductionB(**common, pool_last=released,
+                              name='reduction_b')(stage(x, 'inception_b7', 16))
     for index in range(3):
       x = InceptionV4C(**common, released=released, name=f'inception_c{index + 1}')(x)
+    x = stage(x, 'inception_c3', 32)
     return _classifier(x, self.num_classes, self.dropout_rate, train, self.dtype,
                        self.param_dtype)
 
@@ -581,12 +587,15 @@ class InceptionResNetV2(nn.Module):
     x = InceptionV4Stem(**common, name='stem')(x)  # 35×35×384
     for index in range(self.blocks[0]):
       x = InceptionResNetA(**common, scale=scale_a, name=f'block_a{index + 1}')(x)
+    x = stage(x, f'block_a{self.blocks[0]}', 8)
     x = ReductionA(**common, k=256, l=256, m=384, n=384, name='reduction_a')(x)  # 17×17×1152
     for index in range(self.blocks[1]):
       x = InceptionResNetB(**common, scale=scale_b, name=f'block_b{index + 1}')(x)
+    x = stage(x, f'block_b{self.blocks[1]}', 16)
     x = InceptionResNetReductionB(**common, name='reduction_b')(x)  # 8×8×2144
     for index in range(self.blocks[2]):
       x = InceptionResNetC(**common, scale=scale_c, name=f'block_c{index + 1}')(x)
+    x = stage(x, f'block_c{self.blocks[2]}', 32)
     return _classifier(x, self.num_classes, self.dropout_rate, train, self.dtype,
                        self.param_dtype)
 
@@ -610,17 +619,20 @@ class InceptionResNetV2TFSlim(nn.Module):
     x = InceptionV3A(**common, filters_1x1=96, pool_filters=64, name='mixed_5b')(x)  # ×320
     for index in range(self.blocks[0]):
       x = InceptionResNetA(**common, scale=scale_a, name=f'block_a{index + 1}')(x)
+    x = stage(x, f'block_a{self.blocks[0]}', 8)
     # TF-slim concatenates the reductions' pool branches last, where the figures put them first.
     x = ReductionA(**common, k=256, l=256, m=384, n=384, pool_last=True,
                    name='reduction_a')(x)  # 17×17×1088
     for index in range(self.blocks[1]):
       x = InceptionResNetB(**common, scale=scale_b, name=f'block_b{index + 1}')(x)
+    x = stage(x, f'block_b{self.blocks[1]}', 16)
     x = InceptionResNetReductionB(**common, pool_last=True, name='reduction_b')(x)  # 8×8×2080
     for index in range(self.blocks[2]):
       last = index == self.blocks[2] - 1
       x = InceptionResNetC(**common, scale=1.0 if last else scale_c, activate=not last,
                            name=f'block_c{index + 1}')(x)
     x = layers.ConvNormActivation(1536, bn_epsilon=BN_EPSILON, **common, name='conv_7b')(x)
+    x = stage(x, 'conv_7b', 32)
     return _classifier(x, self.num_classes, self.dropout_rate, train, self.dtype,
                        self.param_dtype)
 

@@ -57,6 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from models.features import stage
 from models.layers import AvgPool, conv_general_dilated
 from models.registry import register
 
@@ -111,11 +112,11 @@ class LeNet5(nn.Module):
     conv = partial(nn.Conv, kernel_size=(5, 5), padding='VALID', dtype=self.dtype,
                    param_dtype=self.param_dtype, conv_general_dilated=conv_general_dilated)
     dense = partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
-    x = jnp.tanh(conv(6, name='c1')(x))
+    x = stage(jnp.tanh(conv(6, name='c1')(x)), 'c1', 1)
     x = AvgPool(2, 2, name='s2')(x)
-    x = jnp.tanh(conv(16, name='c3')(x))
+    x = stage(jnp.tanh(conv(16, name='c3')(x)), 'c3', 2)
     x = AvgPool(2, 2, name='s4')(x)
-    x = jnp.tanh(conv(120, name='c5')(x))
+    x = stage(jnp.tanh(conv(120, name='c5')(x)), 'c5', 4)
     x = x.reshape((x.shape[0], -1))
     x = jnp.tanh(dense(84, name='f6')(x))
     return dense(self.num_classes, name='output')(x)
@@ -228,12 +229,13 @@ class LeNet5Paper(nn.Module):
     conv = partial(nn.Conv, kernel_size=(5, 5), padding='VALID', dtype=self.dtype,
                    param_dtype=self.param_dtype, conv_general_dilated=conv_general_dilated)
     subsample = partial(TrainableSubsampling, dtype=self.dtype, param_dtype=self.param_dtype)
-    x = scaled_tanh(conv(6, name='c1')(x))
+    x = stage(scaled_tanh(conv(6, name='c1')(x)), 'c1', 1)
     x = scaled_tanh(subsample(name='s2')(x))
-    x = scaled_tanh(ConnectionTableConv(C3_CONNECTIONS, dtype=self.dtype,
-                                        param_dtype=self.param_dtype, name='c3')(x))
+    x = stage(scaled_tanh(ConnectionTableConv(C3_CONNECTIONS, dtype=self.dtype,
+                                              param_dtype=self.param_dtype, name='c3')(x)),
+              'c3', 2)
     x = scaled_tanh(subsample(name='s4')(x))
-    x = scaled_tanh(conv(120, name='c5')(x))
+    x = stage(scaled_tanh(conv(120, name='c5')(x)), 'c5', 4)
     x = x.reshape((x.shape[0], -1))
     x = scaled_tanh(nn.Dense(84, dtype=self.dtype, param_dtype=self.param_dtype, name='f6')(x))
     return EuclideanRBF(self.num_classes, dtype=self.dtype, name='output')(x)

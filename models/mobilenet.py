@@ -45,6 +45,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from models.features import stage
 from models.layers import (ConvNormActivation, GlobalAvgPool, SqueezeExcitation,
                            StochasticDepth, linear_survival_probabilities)
 from models.registry import register
@@ -63,6 +64,12 @@ def conv_unit(filters: int, kernel_size: int = 1, strides: int = 1, **options) -
   'SAME'; its layers keep Flax's automatic names (Conv_0, BatchNorm_0)."""
   return ConvNormActivation(filters, kernel_size, strides, padding=kernel_size // 2,
                             conv_name=None, norm_name=None, **options)
+
+
+def ends_before_downsampling(strides: Sequence[int]) -> list[bool]:
+  """For each block of strides `strides`: whether its output is a stage map, as timm's
+  features_only takes them: the last block before a stride-2 block, and the last block."""
+  return [index + 1 == len(strides) or strides[index + 1] > 1 for index in range(len(strides))]
 
 
 # --- MobileNet v1 --------------------------------------------------------------------------
@@ -114,9 +121,14 @@ class MobileNetV1(nn.Module):
     common = dict(activation=self.activation, train=train, dtype=self.dtype,
                   param_dtype=self.param_dtype)
     x = conv_unit(self.channels(32), 3, 2, name='conv1', **common)(x)
+    reduction = 2
+    stage_ends = ends_before_downsampling([strides for _, strides in V1_LAYERS])
     for index, (filters, strides) in enumerate(V1_LAYERS):
       x = DepthwiseSeparable(self.channels(filters), strides, name=f'separable{index + 1}',
                              **common)(x)
+      reduction *= strides
+      if stage_ends[index]:
+        x = stage(x, f'separable{index + 1}', reduction)
     x = GlobalAvgPool()(x)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
@@ -200,14 +212,21 @@ class MobileNetV2(nn.Module):
     x = conv_unit(make_divisible(32 * alpha), 3, 2, activation=nn.relu6, name='conv1',
                   **common)(x)
     index = 0
-    survival = linear_survival_probabilities(sum(stage[2] for stage in V2_STAGES),
+    survival = linear_survival_probabilities(sum(repeats for _, _, repeats, _ in V2_STAGES),
                                              self.stochastic_depth)
+    block_strides = [strides if repeat == 0 else 1
+                     for _, _, repeats, strides in V2_STAGES for repeat in range(repeats)]
+    stage_ends = ends_before_downsampling(block_strides)
+    reduction = 2
     for expansion, channels, repeats, strides in V2_STAGES:
       for repeat in range(repeats):
         x = InvertedResidual(x.shape[-1] * expansion, make_divisible(channels * alpha),
-                             strides=strides if repeat == 0 else 1,
+                             strides=block_strides[index],
                              survival_probability=survival[index], name=f'block{index + 1}',
                              **common)(x)
+        reduction *= block_strides[index]
+        if stage_ends[index]:
+          x = stage(x, f'block{index + 1}', reduction)
         index += 1
     x = conv_unit(make_divisible(self.last_channels * max(1.0, alpha)), 1,
                   activation=nn.relu6, name='conv_last', **common)(x)
@@ -264,6 +283,13 @@ class MobileNetV3(nn.Module):
 
     x = conv_unit(scale(16), 3, 2, activation=hard_swish, bn_epsilon=V3_BN_EPSILON,
                   name='conv1', **common)(x)
+    reduction = 2
+    # timm's stages: the stem where the first block downsamples (Small), the last block
+    # before each stride-2 block, and the last convolution.
+    block_strides = [block[-1] for block in self.blocks]
+    if block_strides[0] > 1:
+      x = stage(x, 'conv1', reduction)
+    stage_ends = ends_before_downsampling(block_strides)[:-1] + [False]
     for index, (kernel, expanded, filters, se, activation, strides) in enumerate(self.blocks):
       # The squeeze is a quarter of the expanded channels, rounded as the authors' code does.
       x = InvertedResidual(
@@ -272,8 +298,12 @@ class MobileNetV3(nn.Module):
           squeeze_channels=make_divisible(scale(expanded) / 4) if se else None,
           bn_epsilon=V3_BN_EPSILON, survival_probability=survival[index],
           name=f'block{index + 1}', **common)(x)
+      reduction *= strides
+      if stage_ends[index]:
+        x = stage(x, f'block{index + 1}', reduction)
     x = conv_unit(scale(self.last_conv_channels), 1, activation=hard_swish,
                   bn_epsilon=V3_BN_EPSILON, name='conv_last', **common)(x)
+    x = stage(x, 'conv_last', reduction)
     x = GlobalAvgPool()(x)
     head = make_divisible(self.head_channels * max(1.0, self.width_multiplier))
     x = hard_swish(nn.Dense(head, dtype=self.dtype, param_dtype=self.param_dtype,

@@ -56,6 +56,7 @@ import jax
 import jax.numpy as jnp
 
 from models import layers
+from models.features import capturing_stages, stage
 from models.registry import register
 
 BN_EPSILON = 1e-3  # TensorFlow's, the framework of the paper
@@ -264,9 +265,12 @@ class NASNetA(nn.Module):
 
     x = x.astype(self.dtype)
     x = conv_bn(self.stem_filters, 3, 2, 'VALID', name='stem_conv', **common)(x)
+    x = stage(x, 'stem_conv', 2)
     outputs = [None, x]  # every cell's output, the stem convolution's first
     for index, filters in enumerate((self.filters // 4, self.filters // 2)):
       outputs.append(cell(filters, True, f'stem_cell_{index}')(outputs[-1], outputs[-2]))
+      if index == 0:  # timm's stages: cells' outputs after the ReLU the next cell applies
+        stage(nn.relu(outputs[-1]), 'stem_cell_0', 4)
     aux_logits = None
     filters = self.filters
     for stack in range(3):
@@ -281,10 +285,13 @@ class NASNetA(nn.Module):
           previous = before_reduction
         outputs.append(cell(filters, False, f'cell_{stack * self.cells_per_stack + index}')(
             outputs[-1], previous))
-      if stack == 1 and (train or self.is_initializing()):
+      last_cell = f'cell_{(stack + 1) * self.cells_per_stack - 1}'
+      if stack < 2:
+        stage(nn.relu(outputs[-1]), last_cell, 8 * 2**stack)
+      if stack == 1 and (train or self.is_initializing()) and not capturing_stages():
         aux_logits = AuxiliaryClassifier(self.num_classes, **common, name='aux')(outputs[-1])
 
-    x = layers.GlobalAvgPool(name='avg_pool')(nn.relu(outputs[-1]))
+    x = layers.GlobalAvgPool(name='avg_pool')(stage(nn.relu(outputs[-1]), last_cell, 32))
     x = nn.Dropout(self.dropout_rate, deterministic=not train, name='dropout')(x)
     logits = nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                       name='classifier')(x)

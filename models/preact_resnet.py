@@ -43,6 +43,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.features import stage
 from models.layers import (GlobalAvgPool, MaxPool, StochasticDepth, batch_norm,
                            check_stochastic_depth, conv_before_norm)
 from models.registry import register
@@ -137,8 +138,8 @@ class PreActResNet(nn.Module):
     check_stochastic_depth(self.stochastic_depth)
     x = x.astype(self.dtype)
     x = conv_before_norm(self)(64, (7, 7), strides=2, padding=3, name='conv1')(x)
-    x = MaxPool(3, 2, padding=((1, 1), (1, 1)))(x)
-    x = residual_stages(x, block=self.block, stage_filters=(64, 128, 256, 512),
+    x = MaxPool(3, 2, padding=((1, 1), (1, 1)))(stage(x, 'conv1', 2))
+    x = residual_stages(x, block=self.block, stage_filters=(64, 128, 256, 512), input_reduction=4,
                         stage_sizes=self.stage_sizes, stochastic_depth=self.stochastic_depth,
                         train=train, dtype=self.dtype, param_dtype=self.param_dtype)
     return final_activation_and_classifier(x, self.num_classes, train, self.dtype,
@@ -160,8 +161,8 @@ class PreActCifarResNet(nn.Module):
   def __call__(self, x, train: bool = False):
     check_stochastic_depth(self.stochastic_depth)
     x = x.astype(self.dtype)
-    x = conv_before_norm(self)(16, (3, 3), padding=1, name='conv1')(x)
-    x = residual_stages(x, block=self.block, stage_filters=self.stage_filters,
+    x = stage(conv_before_norm(self)(16, (3, 3), padding=1, name='conv1')(x), 'conv1', 1)
+    x = residual_stages(x, block=self.block, stage_filters=self.stage_filters, input_reduction=1,
                         stage_sizes=(self.blocks_per_stage,) * len(self.stage_filters),
                         stochastic_depth=self.stochastic_depth, train=train,
                         dtype=self.dtype, param_dtype=self.param_dtype)

@@ -68,6 +68,7 @@ from typing import Any, Callable, Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.features import stage
 from models.layers import (GlobalAvgPool, MaxPool, StochasticDepth, batch_norm,
                            check_stochastic_depth, conv_before_norm,
                            linear_survival_probabilities)
@@ -188,16 +189,22 @@ class BottleneckBlock(nn.Module):
 
 
 def residual_stages(x, *, block, stage_filters: Sequence[int], stage_sizes: Sequence[int],
-                    stochastic_depth: float, train: bool, dtype, param_dtype, **block_options):
+                    stochastic_depth: float, train: bool, dtype, param_dtype,
+                    input_reduction: int, **block_options):
   """The blocks of every stage, the first of stages 2, 3, ... with stride 2 (Table 1 of the
   paper), block l surviving with the l-th of the linearly decaying probabilities of
-  stochastic depth (Huang et al. 2016, Eq. 4). Every residual network of the zoo has them."""
+  stochastic depth (Huang et al. 2016, Eq. 4). Every residual network of the zoo has them.
+  Each stage's output is a stage map (features.stage), layer1, layer2, ... as torchvision
+  names them; `input_reduction` is the stride of the stem before them."""
   survival = iter(linear_survival_probabilities(sum(stage_sizes), stochastic_depth))
-  for stage, (filters, num_blocks) in enumerate(zip(stage_filters, stage_sizes)):
+  reduction = input_reduction
+  for stage_index, (filters, num_blocks) in enumerate(zip(stage_filters, stage_sizes)):
+    reduction *= 2 if stage_index > 0 else 1
     for index in range(num_blocks):
-      x = block(filters=filters, strides=2 if stage > 0 and index == 0 else 1,
+      x = block(filters=filters, strides=2 if stage_index > 0 and index == 0 else 1,
                 survival_probability=next(survival), train=train, dtype=dtype,
                 param_dtype=param_dtype, **block_options)(x)
+    x = stage(x, f'layer{stage_index + 1}', reduction)
   return x
 
 
@@ -234,13 +241,13 @@ class ResNet(nn.Module):
     x = x.astype(self.dtype)
     x = conv_before_norm(self)(64, (7, 7), strides=2, padding=3, name='conv1')(x)
     x = batch_norm(train, self.dtype, self.param_dtype)(name='bn1')(x)
-    x = nn.relu(x)
+    x = stage(nn.relu(x), 'act1', 2)
     x = MaxPool(3, 2, padding=self.stem_pool_padding)(x)
     x = residual_stages(x, block=self.block, stage_filters=(64, 128, 256, 512),
                         stage_sizes=self.stage_sizes, stochastic_depth=self.stochastic_depth,
                         train=train, dtype=self.dtype, param_dtype=self.param_dtype,
                         shortcut=self.shortcut, zero_init_last_bn=self.zero_init_last_bn,
-                        attention=self.attention, **extra)
+                        attention=self.attention, input_reduction=4, **extra)
     x = GlobalAvgPool()(x)
     return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                     name='fc')(x)
@@ -263,7 +270,8 @@ class CifarResNet(nn.Module):
     x = x.astype(self.dtype)
     x = conv_before_norm(self)(16, (3, 3), padding=1, name='conv1')(x)
     x = nn.relu(batch_norm(train, self.dtype, self.param_dtype)(name='bn1')(x))
-    x = residual_stages(x, block=BasicBlock, stage_filters=(16, 32, 64),
+    x = stage(x, 'act1', 1)
+    x = residual_stages(x, block=BasicBlock, stage_filters=(16, 32, 64), input_reduction=1,
                         stage_sizes=(self.blocks_per_stage,) * 3,
                         stochastic_depth=self.stochastic_depth, train=train, dtype=self.dtype,
                         param_dtype=self.param_dtype, shortcut=self.shortcut,

@@ -59,6 +59,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models.alexnet import fully_connected_classifier
+from models.features import stage
 from models.layers import LocalResponseNorm, MaxPool, batch_norm, conv_general_dilated
 from models.registry import register
 
@@ -95,21 +96,23 @@ class VGG(nn.Module):
     init = {'kernel_init': nn.initializers.xavier_uniform(), 'dtype': self.dtype,
             'param_dtype': self.param_dtype}
     norm = batch_norm(train, self.dtype, self.param_dtype)
-    for stage, (filters, num_convs) in enumerate(zip(STAGE_FILTERS, self.convs_per_stage)):
+    for stage_index, (filters, num_convs) in enumerate(zip(STAGE_FILTERS, self.convs_per_stage)):
       # n stacked 3×3 convolutions see (2n+1)×(2n+1) pixels; one convolution that
       # large, padded to keep the size, sees the same (§2.3).
       kernels = [2 * num_convs + 1] if self.one_conv_per_stage else [3] * num_convs
       for index, kernel in enumerate(kernels):
         # Names of the paper's Table 1 and the lecture: conv3_2 is stage 3's second conv.
-        label = f'{stage + 1}_{index + 1}'
+        label = f'{stage_index + 1}_{index + 1}'
         x = nn.Conv(filters, (kernel, kernel), padding=kernel // 2, name=f'conv{label}',
                     conv_general_dilated=conv_general_dilated, **init)(x)
         if self.batch_norm:
           x = norm(name=f'bn{label}')(x)
         x = nn.relu(x)
-        if self.local_response_norm and (stage, index) == (0, 0):
+        if self.local_response_norm and (stage_index, index) == (0, 0):
           x = LocalResponseNorm(name='lrn1')(x)  # A-LRN: after conv1_1 only
-      x = MaxPool(2, 2, name=f'pool{stage + 1}')(x)
+      # timm's stages: the map before each max pool, and the last pool's output.
+      x = MaxPool(2, 2, name=f'pool{stage_index + 1}')(stage(x, f'conv{label}', 2**stage_index))
+    x = stage(x, 'pool5', 32)
     return fully_connected_classifier(x, self.num_classes, self.dropout_rate, train,
                                       partial(nn.Dense, **init))
 

@@ -28,6 +28,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.features import stage
 from models.layers import check_stochastic_depth, conv_before_norm
 from models.preact_resnet import PreActBasicBlock, final_activation_and_classifier
 from models.registry import register
@@ -52,9 +53,9 @@ class WideResNet(nn.Module):
     check_stochastic_depth(self.stochastic_depth)
     units_per_group = (self.depth - 4) // 6
     x = x.astype(self.dtype)
-    x = conv_before_norm(self)(16, (3, 3), padding=1, name='conv1')(x)
+    x = stage(conv_before_norm(self)(16, (3, 3), padding=1, name='conv1')(x), 'conv1', 1)
     x = residual_stages(
-        x, block=PreActBasicBlock,
+        x, block=PreActBasicBlock, input_reduction=1,
         stage_filters=tuple(width * self.widen_factor for width in (16, 32, 64)),
         stage_sizes=(units_per_group,) * 3, stochastic_depth=self.stochastic_depth,
         train=train, dtype=self.dtype, param_dtype=self.param_dtype,
