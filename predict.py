@@ -131,7 +131,8 @@ def write_atomically(path: str, text: str) -> None:
 def predict(net: trained.TrainedNetwork, paths: list[str], top_k: int, batch_size: int,
             show_progress: bool) -> dict[int, list[tuple[int, str, float]]]:
   """The top-k (class index, name, probability) of each readable file, by index."""
-  results, done, start = {}, 0, time.time()
+  # The rate counts from the end of the first batch, which compiles the network.
+  results, done, start, first = {}, 0, time.time(), 0
   for indices, images in images_of(paths, net, batch_size):
     count = len(indices)
     if count < batch_size:  # the last batch: padded, so that one program serves all
@@ -147,10 +148,11 @@ def predict(net: trained.TrainedNetwork, paths: list[str], top_k: int, batch_siz
       print(f'{paths[index]}: ' + ', '.join(f'{name} {p:.3f}' for _, name, p in
                                              results[int(index)]), flush=True)
     done += count
-    if show_progress:
-      elapsed = time.time() - start
-      rate = done / max(elapsed, 1e-9)
-      eta = progress.format_duration((len(paths) - done) / rate) if rate else '-'
+    if not first:
+      first, start = done, time.time()
+    elif show_progress:
+      rate = (done - first) / max(time.time() - start, 1e-9)
+      eta = progress.format_duration((len(paths) - done) / rate)
       print(f'{done}/{len(paths)} images  {rate:,.0f} img/s  ETA {eta}', file=sys.stderr,
             flush=True)
   return results
