@@ -34,6 +34,16 @@ FIELDS = (
     Field('trainable', 'all', "'all', or 'head': only the classifier learns (a linear probe; "
           'the rest runs in inference mode, its BatchNorm statistics frozen).',
           one_of('all', 'head')),
+    Field('probe_stages', '', "A linear probe on the network's stage maps: comma-separated "
+          "stage indices or layer names (e.g. '3,4' or 'layer4'; models/features.py lists "
+          "each network's), each map globally average-pooled, the vectors concatenated and "
+          "classified by one new Dense layer ('probe'); the network's own head is not built. "
+          "With init_from and trainable=head: a linear probe of frozen features. '' = the "
+          'whole network.',
+          Rule(lambda value, config: value == '' or isinstance(value, str) and all(
+              item.strip().lstrip('-').isdigit() or item.strip().replace('/', '_').isidentifier()
+              for item in value.split(',')),
+               "'' or stage indices and layer names joined by ',', e.g. '3,4'")),
 
     # Data.
     Field('dataset', 'imagenet2012', "'digits', 'image_folder:<root>', or a tfds dataset name."),

@@ -152,9 +152,10 @@ def select(maps: Sequence[StageMap], out_indices: Sequence[int], network_name: s
   count = len(maps)
   wrong = [i for i in out_indices if not isinstance(i, int) or not -count <= i < count]
   if wrong or not out_indices:
-    raise StageIndexError(
-        f'out_indices {tuple(out_indices)}: {network_name} has {count} stage maps, '
-        f'indices 0..{count - 1} (or -{count}..-1): {_describe(maps)}')
+    asked = f'has no stage {wrong[0]!r}' if wrong else 'was asked for no stage'
+    raise StageIndexError(f'{network_name} {asked}: its {count} stage maps are '
+                          f'{_describe(maps)} (indices 0..{count - 1}, or -{count}..-1 from '
+                          'the end)')
   return [maps[i] for i in out_indices]
 
 
@@ -245,8 +246,7 @@ def resolve_stages(name: str, stages: Sequence[int | str], network: nn.Module | 
   by_name = {info.module: info.index for info in infos}
   unknown = [item for item in stages if isinstance(item, str) and item not in by_name]
   if unknown:
-    raise StageIndexError(f'{name} has no stage {unknown[0]!r}; its stage maps: '
-                          f'{_describe(maps)}')
+    select(maps, unknown, name)
   indices = tuple(by_name[item] if isinstance(item, str) else item for item in stages)
   select(maps, indices, name)
   return tuple(index % len(infos) for index in indices)

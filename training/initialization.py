@@ -34,6 +34,7 @@ import jax
 import numpy as np
 
 import models
+from models import features
 from models.layer_order import model_layers
 from training import checkpoints
 from training.configuration import ConfigError
@@ -97,8 +98,12 @@ def _flatten(tree) -> dict[str, np.ndarray]:
 def _source_variables(source: Source, mesh) -> dict[str, dict[str, np.ndarray]]:
   """The checkpoint's evaluated variables (its moving averages where it kept them)."""
   config = source.info['config']
-  model = models.create(source.info['model'], num_classes=source.info['num_classes'],
-                        **config.get('model_options', {}))
+  options = {'num_classes': source.info['num_classes'], **config.get('model_options', {})}
+  if config.get('probe_stages'):  # a probe's run: its network and probe, as it was trained
+    model = features.linear_probe(source.info['model'],
+                                  features.parse_stages(config['probe_stages']), **options)
+  else:
+    model = models.create(source.info['model'], **options)
   manager = checkpoints.open_checkpoints(os.path.dirname(source.checkpoint))
   restored = checkpoints.restore_eval_model(
       manager, source.step, model, source.info['image_size'], source.info.get('channels') or 3,

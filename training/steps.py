@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 import models
+from models import features
 from training import mixing as batch_mixing
 from training.configuration import ConfigError
 
@@ -32,17 +33,25 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int, total_step
   """The registry model of config.model; bfloat16 activations under half_precision.
 
   A network whose regularisation follows the length of training (NASNet's
-  ScheduledDropPath) is told `total_steps`, unless config.model_options sets it.
+  ScheduledDropPath) is told `total_steps`, unless config.model_options sets it. With
+  config.probe_stages, the network's maps at those stages feed a new linear classifier
+  (features.LinearProbe); its own head is not built.
   """
   dtype = jnp.bfloat16 if config.half_precision else jnp.float32
   options = config.model_options.to_dict()
   if total_steps and models.accepts_option(config.model, 'total_training_steps'):
     options.setdefault('total_training_steps', total_steps)
+  probe_stages = config.get('probe_stages', '')
   try:
+    if probe_stages:
+      return features.linear_probe(config.model, features.parse_stages(probe_stages),
+                                   num_classes, dtype=dtype, **options)
     return models.create(config.model, num_classes=num_classes, dtype=dtype, **options)
   except TypeError as error:  # an option the model's constructor does not take
     raise ConfigError(f'config.model_options={options} does not fit {config.model} '
                       f'({error}): remove the option or pick a model that has it') from None
+  except features.StageIndexError as error:
+    raise ConfigError(f'config.probe_stages={probe_stages!r}: {error}') from None
 
 
 class CoreTrainState(train_state.TrainState):

@@ -129,11 +129,11 @@ def test_converted_weights_give_torchvisions_stage_maps(name):
 
 
 @pytest.mark.parametrize('stages, fragment', [
-    ((5,), 'out_indices (5,): resnet18 has 5 stage maps, indices 0..4 (or -5..-1): '
-           '0 act1 /2, 1 layer1 /4, 2 layer2 /8, 3 layer3 /16, 4 layer4 /32'),
-    ((-6,), 'out_indices (-6,)'),
-    ((), 'out_indices ()'),
-    (('layer9',), "resnet18 has no stage 'layer9'; its stage maps: 0 act1 /2"),
+    ((5,), 'resnet18 has no stage 5: its 5 stage maps are 0 act1 /2, 1 layer1 /4, 2 layer2 /8, '
+           '3 layer3 /16, 4 layer4 /32 (indices 0..4, or -5..-1 from the end)'),
+    ((-6,), 'resnet18 has no stage -6: its 5 stage maps are 0 act1 /2'),
+    ((), 'resnet18 was asked for no stage: its 5 stage maps are'),
+    (('layer9',), "resnet18 has no stage 'layer9': its 5 stage maps are 0 act1 /2"),
 ])
 def test_stages_a_network_does_not_have_are_refused_naming_the_valid_ones(stages, fragment):
   with pytest.raises(features.StageIndexError) as error:
@@ -144,7 +144,7 @@ def test_stages_a_network_does_not_have_are_refused_naming_the_valid_ones(stages
 
 def test_the_module_alone_refuses_stages_when_it_runs():
   extractor = features.Features(models.create('resnet18'), (7,))
-  with pytest.raises(features.StageIndexError, match=r'ResNet has 5 stage maps, indices 0\.\.4'):
+  with pytest.raises(features.StageIndexError, match=r'ResNet has no stage 7: its 5 stage maps'):
     jax.eval_shape(lambda: extractor.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
 
 
