@@ -12,7 +12,7 @@ One mechanism for every family: the network's own forward pass marks each stage 
 and does nothing (training and evaluation are unchanged); inside one (`stage_maps`) it
 records the map and, once the last requested stage is recorded, ends the forward pass, so
 that the head is neither run nor, at `init`, created. `Features` (the features_only form)
-and `LinearProbe` (frozen stage maps, globally average-pooled, concatenated, one new Dense)
+and `LinearProbe` (chosen stage maps, globally average-pooled, concatenated, one new Dense)
 share the network's scope, so its variables keep the paths of the whole network and a
 converted or trained checkpoint of it loads by path (config.init_from).
 
