@@ -28,9 +28,14 @@ from trained import convert, export
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Evaluation crop (the exported input size) and resize: small where the network allows.
 SIZES = {'mobilenet_v2': (32, 36), 'resnet50': (32, 36), 'mobilenet_v3_large': (32, 36),
-         'densenet121': (32, 36), 'inception_v3_torchvision': (75, 85)}
+         'densenet121': (32, 36), 'inception_v3_torchvision': (299, 342)}
 FAST = 'mobilenet_v2'
 TOLERANCE = {'stablehlo': 1e-4, 'saved_model': 1e-4, 'onnx': 1e-4, 'tflite': 1e-3}
+# Networks whose max pooling (models/layers.py) gathers with the symbolic batch: the TFLite
+# converter of TensorFlow 2.21 has no operator for that and refuses them in one line.
+REFUSED = {('resnet50', 'tflite'): "'vhlo.dynamic_gather_v1' op is not part of the vhlo "
+           'support yet', ('densenet121', 'tflite'): "'vhlo.dynamic_gather_v1' op is not "
+           'part of the vhlo support yet'}
 
 
 def seeded_variables(model_name: str, size: int, seed: int = 0) -> dict:
@@ -99,6 +104,10 @@ def test_exported_network_gives_jaxs_logits(model_name, export_format, converted
   out = str(tmp_path / 'exported')
   status = export.main([f'--workdir={workdir}', f'--format={export_format}', f'--out={out}'])
   captured = capsys.readouterr()
+  if (model_name, export_format) in REFUSED:
+    assert_refused(status, captured.err, out, str(tmp_path), [],
+                   REFUSED[model_name, export_format])
+    return
   assert status == 0, captured.err
   assert f'exported {model_name}' in captured.out
 
