@@ -201,10 +201,14 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
             if isinstance(padding, str) else [tuple(p) for p in padding])
     out_height = (height + sum(pads[0]) - kh) // window_strides[0] + 1
     out_width = (width + sum(pads[1]) - kw) // window_strides[1] + 1
-    if min(height * width, out_height * out_width) < kh * kw:
+    if out_height > 0 and out_width > 0 and min(height * width, out_height * out_width) < kh * kw:
       padded = jnp.pad(lhs, ((0, 0), pads[0], pads[1], (0, 0)))
       sh, sw = window_strides
-      windows = [padded[:, i:i + sh * (out_height - 1) + 1:sh, j:j + sw * (out_width - 1) + 1:sw]
+      # lax.slice, not indexing: with a symbolic batch (export) indexing becomes a gather,
+      # which TFLite's converter cannot hold.
+      windows = [jax.lax.slice(padded, (0, i, j, 0),
+                               (padded.shape[0], i + sh * (out_height - 1) + 1,
+                                j + sw * (out_width - 1) + 1, padded.shape[3]), (1, sh, sw, 1))
                  for i in range(kh) for j in range(kw)]
       patches = jnp.concatenate(windows, axis=-1)  # (i, j, c): the kernel's HWI order
       return jax.lax.dot_general(patches, rhs.reshape(kh * kw * rhs.shape[2], rhs.shape[3]),
