@@ -42,6 +42,17 @@ def run_convert(*args: str) -> subprocess.CompletedProcess:
                         capture_output=True, text=True, timeout=600)
 
 
+def convert_here(capsys, *args: str) -> subprocess.CompletedProcess:
+  """`python -m trained.convert <args>` as its main() runs it, in this process, with what it
+  printed: a refusal's line and status without a Python and JAX start each (the command's
+  own process is test_a_legacy_pth_without_torch_names_the_optional_install's, and
+  test_init_from.py's)."""
+  capsys.readouterr()  # only what this conversion prints
+  status = convert.main(list(args))
+  out, err = capsys.readouterr()
+  return subprocess.CompletedProcess(['trained.convert', *args], status, out, err)
+
+
 def write_weights(fixture: dict, folder: str) -> str:
   """The fixture's seeded weights in the file format its library ships."""
   state_dict = parity.seeded_state_dict(fixture['tensors'], fixture['weight_seed'])
@@ -71,7 +82,15 @@ def converted_logits(out: str, fixture: dict, dtype=jnp.float32) -> np.ndarray:
   return np.asarray(logits, dtype=np.float64)
 
 
-@pytest.mark.parametrize('name', FIXTURE_NAMES)
+# In the fast subset: one torchvision .pth and one timm .safetensors source, the two readers
+# and both libraries' layouts; every other network's parity runs in the whole suite (7 to
+# 20 s each on two cores).
+FAST_PARITY = ('mobilenet_v1_relu6', 'resnet18')
+
+
+@pytest.mark.parametrize('name', [name if name in FAST_PARITY
+                                  else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in FIXTURE_NAMES])
 def test_converted_weights_give_the_sources_logits(name, tmp_path, capsys):
   """Converted by the command line's own main() in this process (its argument parsing
   included), which spares a Python and JAX start per network; the bad-input tests below
@@ -96,7 +115,7 @@ def test_converted_weights_give_the_sources_logits(name, tmp_path, capsys):
   assert np.array_equal(actual.argmax(-1), expected.argmax(-1))
 
 
-def test_every_source_has_a_parity_fixture_or_a_tested_sibling():
+def test_every_source_has_a_parity_fixture_or_a_tested_sibling(capsys):
   """Each covered family is pinned by a fixture; --list names every source."""
   families_with_fixtures = {parity.load_fixture(name)['model'] for name in FIXTURE_NAMES}
   assert {'resnet18', 'resnet50', 'resnext50_32x4d', 'wide_resnet50_2', 'vgg11_bn',
@@ -104,7 +123,7 @@ def test_every_source_has_a_parity_fixture_or_a_tested_sibling():
           'googlenet_torchvision', 'inception_v4_tfslim', 'inception_resnet_v2_tfslim',
           'se_resnet50_caffe', 'mobilenet_v1_relu6', 'alexnet_torchvision'
           } <= families_with_fixtures
-  listed = run_convert('--list')
+  listed = convert_here(capsys, '--list')
   assert listed.returncode == 0
   for source in convert.SOURCES.values():
     assert source.model in models.names()
@@ -141,50 +160,50 @@ def refused(result, *fragments: str) -> str:
   return lines[0]
 
 
-def test_weights_of_another_network_are_refused_naming_both_shapes(tmp_path):
+def test_weights_of_another_network_are_refused_naming_both_shapes(tmp_path, capsys):
   out = tmp_path / 'out'
-  line = refused(run_convert('--model=resnet50', f'--weights={resnet18_weights(tmp_path)}',
-                             f'--out={out}'),
+  line = refused(convert_here(capsys, '--model=resnet50', f'--weights={resnet18_weights(tmp_path)}',
+                              f'--out={out}'),
                  'layer1.0.conv1.weight (64, 64, 3, 3)', '(1, 1, 64, 64)', 'not of resnet50')
   assert 'trained.convert --list' in line
   assert not out.exists()
 
 
-def test_weights_in_another_layout_are_refused(tmp_path):
+def test_weights_in_another_layout_are_refused(tmp_path, capsys):
   """resnet18's tensors as a .safetensors file for a network whose layout names others."""
   state_dict = parity.seeded_state_dict(parity.load_fixture('resnet18')['tensors'], 0)
   path = str(tmp_path / 'model.safetensors')
   save_file(state_dict, path)
-  refused(run_convert('--model=mobilenet_v1_relu6', f'--weights={path}',
-                      f'--out={tmp_path / "out"}'),
+  refused(convert_here(capsys, '--model=mobilenet_v1_relu6', f'--weights={path}',
+                       f'--out={tmp_path / "out"}'),
           'is not in the layout of mobilenet_v1_relu6')
-  refused(run_convert('--model=resnet18', f'--weights={path}', f'--out={tmp_path / "out"}'),
-          'does not ship .safetensors')
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={path}',
+                       f'--out={tmp_path / "out"}'), 'does not ship .safetensors')
   assert not (tmp_path / 'out').exists()
 
 
-def test_truncated_and_non_weight_files_are_refused(tmp_path):
+def test_truncated_and_non_weight_files_are_refused(tmp_path, capsys):
   weights = resnet18_weights(tmp_path)
   with open(weights, 'rb') as file:
     data = file.read()
   truncated = tmp_path / 'truncated.pth'
   truncated.write_bytes(data[:len(data) // 2])
-  refused(run_convert('--model=resnet18', f'--weights={truncated}', f'--out={tmp_path / "a"}'),
-          'truncated or not a weights file')
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={truncated}',
+                       f'--out={tmp_path / "a"}'), 'truncated or not a weights file')
   text = tmp_path / 'notes.pth'
   text.write_text('not weights')
-  refused(run_convert('--model=resnet18', f'--weights={text}', f'--out={tmp_path / "b"}'),
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={text}', f'--out={tmp_path / "b"}'),
           'neither a torch.save file nor .safetensors')
   broken = tmp_path / 'broken.safetensors'
   broken.write_bytes(b'\x10\x00\x00\x00\x00\x00\x00\x00{"a": 1')
-  refused(run_convert('--model=mobilenet_v1_relu6', f'--weights={broken}',
-                      f'--out={tmp_path / "c"}'), 'cannot be read as .safetensors')
-  refused(run_convert('--model=resnet18', f'--weights={tmp_path / "missing.pth"}',
-                      f'--out={tmp_path / "d"}'), 'no weights file at')
+  refused(convert_here(capsys, '--model=mobilenet_v1_relu6', f'--weights={broken}',
+                       f'--out={tmp_path / "c"}'), 'cannot be read as .safetensors')
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={tmp_path / "missing.pth"}',
+                       f'--out={tmp_path / "d"}'), 'no weights file at')
   assert not any((tmp_path / name).exists() for name in 'abcd')
 
 
-def test_a_pickle_that_would_run_code_is_refused_unrun(tmp_path):
+def test_a_pickle_that_would_run_code_is_refused_unrun(tmp_path, capsys):
   """The reader admits tensors and dicts only: a pickled os.system call is never made."""
   marker = tmp_path / 'ran'
   payload = (b'\x80\x02cos\nsystem\nq\x00X' + len(f'touch {marker}').to_bytes(4, 'little')
@@ -193,8 +212,8 @@ def test_a_pickle_that_would_run_code_is_refused_unrun(tmp_path):
   import zipfile
   with zipfile.ZipFile(path, 'w') as archive:
     archive.writestr('archive/data.pkl', payload)
-  refused(run_convert('--model=resnet18', f'--weights={path}', f'--out={tmp_path / "out"}'),
-          'holds a', 'system object, not only tensors')
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={path}',
+                       f'--out={tmp_path / "out"}'), 'holds a', 'system object, not only tensors')
   assert not marker.exists()
 
 
@@ -213,23 +232,24 @@ def test_a_legacy_pth_without_torch_names_the_optional_install(tmp_path):
   refused(result, 'legacy (pre-1.6) format', 'pip install torch', 'not in requirements.txt')
 
 
-def test_an_existing_checkpoint_folder_is_left_as_it_was(tmp_path):
+def test_an_existing_checkpoint_folder_is_left_as_it_was(tmp_path, capsys):
   weights = resnet18_weights(tmp_path)
   out = tmp_path / 'out'
-  assert run_convert('--model=resnet18', f'--weights={weights}', f'--out={out}').returncode == 0
+  converted = convert_here(capsys, '--model=resnet18', f'--weights={weights}', f'--out={out}')
+  assert converted.returncode == 0, converted.stderr
   before = sorted(str(p) for p in out.rglob('*'))
-  refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={out}'),
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={weights}', f'--out={out}'),
           'already holds checkpoints')
   assert sorted(str(p) for p in out.rglob('*')) == before
-  refused(run_convert('--model=lenet5', f'--weights={weights}', f'--out={tmp_path / "x"}'),
+  refused(convert_here(capsys, '--model=lenet5', f'--weights={weights}', f'--out={tmp_path / "x"}'),
           "no torchvision or timm source is known for 'lenet5'", 'resnet50')
 
 
-def test_a_converted_checkpoint_records_the_sources_evaluation(tmp_path):
+def test_a_converted_checkpoint_records_the_sources_evaluation(tmp_path, capsys):
   weights = resnet18_weights(tmp_path)
   out = tmp_path / 'out'
-  result = run_convert('--model=resnet18', f'--weights={weights}', f'--out={out}',
-                       '--resize=232')
+  result = convert_here(capsys, '--model=resnet18', f'--weights={weights}', f'--out={out}',
+                        '--resize=232')
   assert result.returncode == 0, result.stderr
   manager = checkpoints.open_checkpoints(str(out / 'checkpoints'))
   info = checkpoints.read_run_info(manager, 0)
@@ -246,10 +266,10 @@ def test_a_converted_checkpoint_records_the_sources_evaluation(tmp_path):
   assert pretrained['initialised_afresh'] == []
 
 
-def test_list_shows_each_column_apart_with_the_mean_and_std(tmp_path):
+def test_list_shows_each_column_apart_with_the_mean_and_std(tmp_path, capsys):
   """Columns are as wide as their longest entry (timm's long names included) and two
   spaces apart; each source shows the normalisation its weights expect."""
-  listed = run_convert('--list')
+  listed = convert_here(capsys, '--list')
   assert listed.returncode == 0, listed.stderr
   rows = [re.split(r' {2,}', line.strip()) for line in listed.stdout.strip().splitlines()]
   assert rows[0] == ['registry model', 'source', 'weights file', 'top-1 %', 'mean', 'std',
@@ -269,7 +289,7 @@ def resnet18_records() -> dict:
   return parity.pth_records(state_dict)
 
 
-def test_a_view_outside_its_storage_is_refused_naming_the_tensor(tmp_path):
+def test_a_view_outside_its_storage_is_refused_naming_the_tensor(tmp_path, capsys):
   """A record whose view reaches past its storage's bytes once copied process memory into
   the checkpoint (and a large stride segfaulted): now one line names the tensor."""
   records = resnet18_records()
@@ -282,23 +302,23 @@ def test_a_view_outside_its_storage_is_refused_naming_the_tensor(tmp_path):
     parity.write_pth_records(weights, {**records, name: dataclasses.replace(records[name],
                                                                             **fields)})
     out = tmp_path / f'out{index}'
-    line = refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={out}'),
+    line = refused(convert_here(capsys, '--model=resnet18', f'--weights={weights}', f'--out={out}'),
                    f'tensor {name} ', 'download it again')
     assert 'element' in line, (edit, line)
     assert not out.exists()
 
 
-def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path):
+def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path, capsys):
   """A 512 MiB deflated storage (a few MB in the file) of which a tensor uses 16 bytes."""
   weights = str(tmp_path / 'bomb.pth')
   test_weights_fuzz.bomb(weights, addressed_elements=4)
   out = tmp_path / 'out'
-  refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={out}'),
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={weights}', f'--out={out}'),
           'the storage of tensor fc.weight holds 536,870,912 bytes, but its tensors take 16')
   assert not out.exists()
 
 
-def test_nonfinite_and_integer_weights_are_refused_naming_the_tensor(tmp_path):
+def test_nonfinite_and_integer_weights_are_refused_naming_the_tensor(tmp_path, capsys):
   state_dict = parity.seeded_state_dict(parity.load_fixture('resnet18')['tensors'], 0)
   nan = dict(state_dict)
   nan['layer2.0.bn1.running_var'] = nan['layer2.0.bn1.running_var'].copy()
@@ -312,25 +332,26 @@ def test_nonfinite_and_integer_weights_are_refused_naming_the_tensor(tmp_path):
   for index, (weights, fragment) in enumerate(cases):
     path = str(tmp_path / f'{index}.pth')
     parity.write_pth(path, weights)
-    line = refused(run_convert('--model=resnet18', f'--weights={path}',
-                               f'--out={tmp_path / "out"}'), fragment)
+    line = refused(convert_here(capsys, '--model=resnet18', f'--weights={path}',
+                                f'--out={tmp_path / "out"}'), fragment)
     assert ('--allow_nonfinite' in line) == (index < 2), line
   assert not (tmp_path / 'out').exists()
-  result = run_convert('--model=resnet18', f'--weights={tmp_path / "0.pth"}',
-                       f'--out={tmp_path / "out"}', '--allow_nonfinite')
+  result = convert_here(capsys, '--model=resnet18', f'--weights={tmp_path / "0.pth"}',
+                        f'--out={tmp_path / "out"}', '--allow_nonfinite')
   assert result.returncode == 0, result.stderr
   manager = checkpoints.open_checkpoints(str(tmp_path / 'out' / 'checkpoints'))
   state = manager.restore(0, args=ocp.args.Composite(state=ocp.args.StandardRestore()))['state']
   assert sum(np.isnan(leaf).sum() for leaf in jax.tree.leaves(state['batch_stats'])) == 1
 
 
-def test_an_out_naming_a_file_is_refused(tmp_path):
+def test_an_out_naming_a_file_is_refused(tmp_path, capsys):
   weights = resnet18_weights(tmp_path)
   notes = tmp_path / 'notes.txt'
   notes.write_text('mine')
-  refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={notes}'),
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={weights}', f'--out={notes}'),
           f'{notes} is a file, not a folder')
-  refused(run_convert('--model=resnet18', f'--weights={weights}', f'--out={notes / "run"}'),
+  refused(convert_here(capsys, '--model=resnet18', f'--weights={weights}',
+                       f'--out={notes / "run"}'),
           f'{notes} is a file, so --out={notes / "run"} cannot be made')
   assert notes.read_text() == 'mine'
 
@@ -348,7 +369,7 @@ def safetensors_with_header(path: str, edit) -> None:
     file.write(len(text).to_bytes(8, 'little') + text + data[8 + length:])
 
 
-def test_safetensors_offsets_outside_the_data_are_refused(tmp_path):
+def test_safetensors_offsets_outside_the_data_are_refused(tmp_path, capsys):
   """Offsets past the data, overlapping or negative: the safetensors package's checks,
   as one line."""
   edits = {'past the data': lambda h: h['b'].update(data_offsets=[16, 32]),
@@ -357,8 +378,8 @@ def test_safetensors_offsets_outside_the_data_are_refused(tmp_path):
   for index, edit in enumerate(edits.values()):
     path = str(tmp_path / f'{index}.safetensors')
     safetensors_with_header(path, edit)
-    refused(run_convert('--model=mobilenet_v1_relu6', f'--weights={path}',
-                        f'--out={tmp_path / "out"}'), 'cannot be read as .safetensors',
+    refused(convert_here(capsys, '--model=mobilenet_v1_relu6', f'--weights={path}',
+                         f'--out={tmp_path / "out"}'), 'cannot be read as .safetensors',
             'pass a complete file as downloaded')
   assert not (tmp_path / 'out').exists()
 
@@ -367,8 +388,9 @@ AUXILIARY_HEADS = {'googlenet_torchvision': ('aux1', 'aux2'),
                    'inception_v3_torchvision': ('AuxLogits',)}
 
 
+@pytest.mark.slow  # two large networks' conversion and logits (about 25 s each on two cores)
 @pytest.mark.parametrize('name', sorted(AUXILIARY_HEADS))
-def test_weights_saved_without_auxiliary_heads_convert_with_fresh_ones(name, tmp_path):
+def test_weights_saved_without_auxiliary_heads_convert_with_fresh_ones(name, tmp_path, capsys):
   """torchvision drops GoogLeNet's and Inception v3's auxiliary heads when built with
   weights: saved so, the file converts, its heads initialised afresh, and gives the
   source's logits (evaluation does not use the heads)."""
@@ -379,8 +401,8 @@ def test_weights_saved_without_auxiliary_heads_convert_with_fresh_ones(name, tmp
   parity.write_pth(weights, {key: value for key, value in state_dict.items()
                              if not key.startswith(tuple(f'{head}.' for head in heads))})
   out = tmp_path / 'converted'
-  result = run_convert(f'--model={name}', f'--weights={weights}', f'--out={out}',
-                       f'--crop={fixture["input_size"]}')
+  result = convert_here(capsys, f'--model={name}', f'--weights={weights}', f'--out={out}',
+                        f'--crop={fixture["input_size"]}')
   assert result.returncode == 0, result.stderr
   afresh = [module for _, module in convert.SOURCES[name].auxiliary_heads]
   assert f'auxiliary heads {", ".join(afresh)} initialised afresh' in result.stdout
@@ -391,13 +413,13 @@ def test_weights_saved_without_auxiliary_heads_convert_with_fresh_ones(name, tmp
   assert np.abs(actual - expected).max() / np.abs(expected).max() < 1e-4
 
 
-def test_weights_with_part_of_an_auxiliary_head_are_refused(tmp_path):
+def test_weights_with_part_of_an_auxiliary_head_are_refused(tmp_path, capsys):
   fixture = parity.load_fixture('googlenet_torchvision')
   state_dict = parity.seeded_state_dict(fixture['tensors'], fixture['weight_seed'])
   weights = str(tmp_path / 'weights.pth')
   parity.write_pth(weights, {key: value for key, value in state_dict.items()
                              if not key.startswith('aux2.fc2.')})
-  refused(run_convert('--model=googlenet_torchvision', f'--weights={weights}',
-                      f'--out={tmp_path / "out"}'),
+  refused(convert_here(capsys, '--model=googlenet_torchvision', f'--weights={weights}',
+                       f'--out={tmp_path / "out"}'),
           "hold 3 of the 4 layers of googlenet_torchvision's auxiliary head aux2")
   assert not (tmp_path / 'out').exists()
