@@ -4,8 +4,12 @@ import os
 
 import pytest
 
-from tests.helpers import QUICKSTART as QUICK, run_train, write_image_folder
+import input_pipeline
+import preprocessing
+from tests.helpers import QUICKSTART as QUICK, load_recipe, run_train, write_image_folder
+import train
 from training import metrics_file
+from training.configuration import ConfigError
 
 
 def final_accuracy(workdir) -> float:
@@ -53,60 +57,43 @@ def write_folder_with_a_corrupt_image(tmp_path):
   return tmp_path / 'images'
 
 
-# (arguments, given tmp_path; the one error line's expected content)
+# (arguments, given tmp_path; the one error line's expected content): one case for each
+# place where train.py refuses its input, as a user meets it. The other refusals of those
+# places are IN_PROCESS below: the same functions, without a Python and TensorFlow start.
 BAD_INPUTS = {
+    # parse_flags: an unknown field, a value absl cannot parse, a recipe file that is missing
+    # or does not compile.
     'misspelt field': (lambda t: [QUICK, '--config.batch_sise=32'],
                        "unknown config field 'batch_sise': did you mean 'batch_size'?"),
-    'unknown model': (lambda t: [QUICK, '--config.model=resnet99'],
-                      "config.model='resnet99' is not allowed: use a registered model (did you "
-                      'mean resnet56, resnet50'),
-    'bad choice': (lambda t: [QUICK, '--config.lr_schedule=linear'],
-                   "config.lr_schedule='linear' is not allowed: use one of cosine, step, "
-                   'exponential, polynomial, constant, plateau'),
-    'batch not divisible': (lambda t: [QUICK, '--config.batch_size=33'],
-                            'config.batch_size=33 does not divide over 2 devices: use a '
-                            'multiple of 2'),
     'not a number': (lambda t: [QUICK, '--config.batch_size=many'],
                      'flag --config.batch_size=many'),
     'missing recipe': (lambda t: ['--config=configs/no_such_recipe.py'],
                        'cannot load the --config recipe file'),
     'recipe syntax error': (lambda t: [f'--config={write_broken_recipe(t)}'],
                             'cannot load the --config recipe file (SyntaxError'),
+    # configuration.validate_config, before the workdir is touched.
+    'bad choice': (lambda t: [QUICK, '--config.lr_schedule=linear'],
+                   "config.lr_schedule='linear' is not allowed: use one of cosine, step, "
+                   'exponential, polynomial, constant, plateau'),
+    # count_steps, the dataset's size against the batch.
+    'batch not divisible': (lambda t: [QUICK, '--config.batch_size=33'],
+                            'config.batch_size=33 does not divide over 2 devices: use a '
+                            'multiple of 2'),
+    # input_pipeline.load_source, and train.py's corrupt-image policy after it.
     'unknown dataset': (lambda t: [QUICK, '--config.dataset=no_such_dataset'],
                         "unknown dataset 'no_such_dataset'"),
-    'missing ILSVRC tars': (lambda t: [QUICK, '--config.dataset=imagenet2012',
-                                       f'--config.data_dir={t / "tfds"}',
-                                       f'--config.manual_dir={t / "tars"}'],
-                            'ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar not found: put'),
-    'empty image folder': (lambda t: [QUICK, f'--config.dataset=image_folder:'
-                                             f'{write_empty_image_folder(t)}'],
-                           'holds no image files'),
     'corrupt image, fail chosen': (
         lambda t: [QUICK, f'--config.dataset=image_folder:{write_folder_with_a_corrupt_image(t)}',
                    '--config.corrupt_images=fail'],
         '1 image files cannot be decoded, e.g.'),
-    'image too small for the model': (
-        lambda t: [QUICK, '--config.model=googlenet', '--config.image_size=32'],
-        'config.image_size=32 is too small for googlenet'),
+    # The preprocessing strings.
     'unknown preprocessing op': (
         lambda t: [QUICK, '--config.train_preprocess=pad_random_crop(32, 4)|flip_rl'],
         "train_preprocess: unknown preprocessing op 'flip_rl' (did you mean flip_lr?)"),
-    'crop larger than the image': (
-        lambda t: [QUICK, '--config.train_preprocess=random_crop(40)'],
-        'random_crop takes a 40×40 crop from an image whose shorter side is 8'),
-    'preprocessing to another size': (
-        lambda t: [QUICK, '--config.eval_preprocess=resize(28)'],
-        "eval_preprocess 'resize(28)' makes images 28×28, not image_size 32×32"),
-    'field of another optimiser': (
-        lambda t: [QUICK, '--config.rmsprop_epsilon=0.001'],
-        "config.rmsprop_epsilon=0.001 is not allowed: use a positive number with "
-        "optimizer='rmsprop'"),
-    'plateau without evaluations': (
-        lambda t: [QUICK, '--config.lr_schedule=plateau', '--config.eval_every_epochs=30'],
-        'lr_schedule=plateau divides the rate after 2 evaluations without improvement, but '
-        'this run evaluates'),
-    'bad on_nonfinite': (lambda t: [QUICK, '--config.on_nonfinite=ignore'],
-                         "config.on_nonfinite='ignore' is not allowed: use 'stop' or 'skip'"),
+    # steps.check_input_size, once the network is built.
+    'image too small for the model': (
+        lambda t: [QUICK, '--config.model=googlenet', '--config.image_size=32'],
+        'config.image_size=32 is too small for googlenet'),
 }
 
 
@@ -119,6 +106,54 @@ def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, case):
   errors = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
   assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
   assert 'Traceback' not in result.stderr
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
+  if 'is not allowed' in message:  # a field's own rule: refused before the workdir is touched
+    assert not (tmp_path / 'run').exists()
+
+
+# The quickstart recipe's fields changed (given tmp_path), and the message of the error
+# train.train_and_evaluate raises: train.py's main() prints exactly that error, in one line,
+# for each of these classes (the subprocess cases above, one per place).
+IN_PROCESS = {
+    # configuration.validate_config, as 'bad choice'.
+    'unknown model': (lambda t: {'model': 'resnet99'},
+                      "config.model='resnet99' is not allowed: use a registered model (did you "
+                      'mean resnet56, resnet50'),
+    'field of another optimiser': (lambda t: {'rmsprop_epsilon': 0.001},
+                                   "config.rmsprop_epsilon=0.001 is not allowed: use a positive "
+                                   "number with optimizer='rmsprop'"),
+    'bad on_nonfinite': (lambda t: {'on_nonfinite': 'ignore'},
+                         "config.on_nonfinite='ignore' is not allowed: use 'stop' or 'skip'"),
+    # count_steps, as 'batch not divisible'.
+    'plateau without evaluations': (
+        lambda t: {'lr_schedule': 'plateau', 'eval_every_epochs': 30.0},
+        'lr_schedule=plateau divides the rate after 2 evaluations without improvement, but '
+        'this run evaluates'),
+    # input_pipeline.load_source, as 'unknown dataset'.
+    'missing ILSVRC tars': (lambda t: {'dataset': 'imagenet2012', 'data_dir': str(t / 'tfds'),
+                                       'manual_dir': str(t / 'tars')},
+                            'ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar not found: put'),
+    'empty image folder': (lambda t: {'dataset': f'image_folder:{write_empty_image_folder(t)}'},
+                           'holds no image files'),
+    # The preprocessing strings, as 'unknown preprocessing op'.
+    'crop larger than the image': (lambda t: {'train_preprocess': 'random_crop(40)'},
+                                   'random_crop takes a 40×40 crop from an image whose shorter '
+                                   'side is 8'),
+    'preprocessing to another size': (lambda t: {'eval_preprocess': 'resize(28)'},
+                                      "eval_preprocess 'resize(28)' makes images 28×28, not "
+                                      'image_size 32×32'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(IN_PROCESS))
+def test_bad_input_is_refused_by_the_function_train_py_runs(tmp_path, case):
+  make_fields, message = IN_PROCESS[case]
+  config = load_recipe('quickstart')
+  config.update(make_fields(tmp_path))
+  with pytest.raises((ConfigError, input_pipeline.DatasetError,
+                      preprocessing.PreprocessError)) as caught:
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert message in str(caught.value) and '\n' not in str(caught.value)
   assert not (tmp_path / 'run' / 'checkpoints').exists()
 
 
