@@ -5,7 +5,7 @@ PyTorch eager (torchvision's mobilenet_v2), on the same machine.
     python benchmarks/export_latency.py --torch_python=/work/torchvenv/bin/python
     python benchmarks/export_latency.py --runs=50 --torch_python=    # without PyTorch
 
-The network has seeded random weights (latency does not depend on their values), written
+The network has its initialisation's weights (latency does not depend on their values), written
 as a `python -m trained.convert` folder and exported through the command's main(). Each
 runtime gets the same normalised 1 × 224 × 224 × 3 image (PyTorch its NCHW transpose);
 the latency is the median of --runs calls after --warmup calls, each call ending with the
@@ -65,15 +65,19 @@ def project_latencies(warmup: int, runs: int) -> list[dict]:
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
+  import models  # pylint: disable=import-outside-toplevel
   import trained  # pylint: disable=import-outside-toplevel
   from models.released import SOURCES  # pylint: disable=import-outside-toplevel
-  from tests.trained.test_export import seeded_variables  # pylint: disable=import-outside-toplevel
   from trained import convert, export  # pylint: disable=import-outside-toplevel
 
   root = tempfile.mkdtemp(prefix='export_latency-')
   workdir = os.path.join(root, 'converted')
-  convert.write_checkpoint(workdir, SOURCES['mobilenet_v2'],
-                           seeded_variables('mobilenet_v2', SIZE), 1000, 'seeded', 256, SIZE)
+  # The initialisation's weights: the time of a forward pass does not depend on the values.
+  network = models.create('mobilenet_v2', num_classes=1000)
+  variables = network.init(jax.random.key(0), np.zeros((1, SIZE, SIZE, 3), np.float32),
+                           train=False)
+  convert.write_checkpoint(workdir, SOURCES['mobilenet_v2'], variables, 1000, 'seeded', 256,
+                           SIZE)
   net = trained.load(workdir)
   image = np.random.default_rng(0).normal(size=(1, SIZE, SIZE, 3)).astype(np.float32)
   rows = [{'runtime': f'JAX {jax.__version__} jit', 'seconds': median_latency(

@@ -108,3 +108,26 @@ def load_recipe(name: str):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()
+
+
+def seeded_variables(model_name: str, size: int, seed: int = 0) -> dict:
+  """The network's variables drawn as tests/parity.py draws torch's: He-scaled kernels,
+  BatchNorm scales and variances in [0.5, 1.5], small means and offsets."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import models  # pylint: disable=import-outside-toplevel
+  module = models.create(model_name, num_classes=1000)
+  shapes = jax.eval_shape(lambda: module.init(
+      jax.random.key(0), jax.numpy.zeros((1, size, size, 3)), train=False))
+  rng = np.random.default_rng(seed)
+
+  def draw(path, leaf):
+    name = path[-1].key
+    if name in ('var', 'scale'):
+      value = rng.uniform(0.5, 1.5, leaf.shape)
+    elif len(leaf.shape) >= 2:
+      value = rng.normal(0.0, np.sqrt(2.0 / np.prod(leaf.shape[:-1])), leaf.shape)
+    else:  # biases, offsets, running means
+      value = rng.normal(0.0, 0.1, leaf.shape)
+    return value.astype(np.float32)
+  return jax.tree_util.tree_map_with_path(draw, jax.tree.map(lambda x: x, dict(shapes)))

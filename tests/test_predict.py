@@ -10,15 +10,14 @@ import os
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image
+import tensorflow as tf
 
-import models
 import trained
 from models.released import SOURCES
-from tests.helpers import REPO
+from tests.helpers import REPO, seeded_variables
 from tools import sample_ilsvrc
 from trained import convert
 from training import workdir as run_folder
@@ -56,19 +55,8 @@ def converted_network(tmp_path_factory):
   network of 1000 classes, without downloading anything."""
   out = tmp_path_factory.mktemp('mobilenet_v3_small')
   source = SOURCES['mobilenet_v3_small']
-  model = models.create(source.model, num_classes=1000)
-  variables = model.init(jax.random.key(0), np.zeros((1, 224, 224, 3), np.float32),
-                         train=False)
-  # At initialisation the outputs are all but equal (zero-initialised residual scales and
-  # classifier): He-scaled kernels and unit scales make the top-5 a real ranking.
-  rng = np.random.default_rng(0)
-  variables = jax.tree.map(
-      lambda leaf: (rng.normal(0, np.sqrt(2 / np.prod(leaf.shape[:-1])), leaf.shape)
-                    if leaf.ndim > 1 else np.ones(leaf.shape)).astype(np.float32),
-      dict(variables))
+  variables = seeded_variables(source.model, 224)
   variables['params']['classifier']['kernel'] *= 0.05  # logits of a few units: a spread top-5
-  variables['batch_stats'] = jax.tree.map(np.asarray, model.init(
-      jax.random.key(0), np.zeros((1, 224, 224, 3), np.float32), train=False)['batch_stats'])
   convert.write_checkpoint(str(out), source, variables, 1000, 'seeded', 256, 224)
   return out
 
@@ -88,14 +76,14 @@ def test_photographs_get_names_and_the_same_top5_as_load(converted_network, tmp_
   assert [os.path.basename(line['path']) for line in lines] == ['0.jpg', '1.jpg', '2.jpg']
 
   net = trained.load(str(converted_network))
-  decoded = [np.asarray(Image.open(io.BytesIO(photo)).convert('RGB')) for photo in photos]
+  # Decoded by TensorFlow as predict.py does (PIL's JPEG decoder may differ by a level).
+  decoded = [tf.io.decode_jpeg(photo, channels=3).numpy() for photo in photos]
   probabilities = net.predict(decoded)
   lemmas = dict(trained.class_names.imagenet_classes())
   for line, expected in zip(lines, probabilities):
     top = line['top_k']
     assert len(top) == 5 and all(t['name'] == lemmas[trained.class_names.imagenet_synsets()[
         t['index']]] for t in top)
-    # TensorFlow's and PIL's JPEG decoders may differ by a level here and there.
     assert [t['index'] for t in top] == list(np.argsort(-expected, kind='stable')[:5])
     np.testing.assert_allclose([t['probability'] for t in top],
                                np.sort(expected)[::-1][:5], atol=0.01)

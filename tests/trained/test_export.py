@@ -14,15 +14,14 @@ import os
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 import skimage.data
 from sklearn.datasets import load_sample_images
 
-import models
 import trained
 from models.released import SOURCES
+from tests.helpers import seeded_variables
 from trained import convert, export
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,26 +31,6 @@ SIZES = {'mobilenet_v2': (32, 36), 'resnet50': (32, 36), 'mobilenet_v3_large': (
 FAST = 'mobilenet_v2'
 TOLERANCE = {'stablehlo': 1e-4, 'saved_model': 1e-4, 'onnx': 1e-4, 'tflite': 1e-3}
 
-
-
-def seeded_variables(model_name: str, size: int, seed: int = 0) -> dict:
-  """The network's variables drawn as tests/parity.py draws torch's: He-scaled kernels,
-  BatchNorm scales and variances in [0.5, 1.5], small means and offsets."""
-  module = models.create(model_name, num_classes=1000)
-  shapes = jax.eval_shape(lambda: module.init(
-      jax.random.key(0), jax.numpy.zeros((1, size, size, 3)), train=False))
-  rng = np.random.default_rng(seed)
-
-  def draw(path, leaf):
-    name = path[-1].key
-    if name in ('var', 'scale'):
-      value = rng.uniform(0.5, 1.5, leaf.shape)
-    elif len(leaf.shape) >= 2:
-      value = rng.normal(0.0, np.sqrt(2.0 / np.prod(leaf.shape[:-1])), leaf.shape)
-    else:  # biases, offsets, running means
-      value = rng.normal(0.0, 0.1, leaf.shape)
-    return value.astype(np.float32)
-  return jax.tree_util.tree_map_with_path(draw, jax.tree.map(lambda x: x, dict(shapes)))
 
 
 @pytest.fixture(scope='module')
