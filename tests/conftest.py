@@ -83,6 +83,15 @@ def quickstart_runs(tmp_path_factory):
   return {name: (root / name, outputs[name]) for name in runs}
 
 
+def pytest_collection_modifyitems(items):
+  """A test that uses quickstart_runs drives train.py (the fixture's two 1,320-step runs,
+  about a minute of both cores), whatever it checks in them: it is e2e, out of the fast
+  subset, in whichever file it is."""
+  for item in items:
+    if 'quickstart_runs' in getattr(item, 'fixturenames', ()):
+      item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def rng():
   return np.random.default_rng(0)

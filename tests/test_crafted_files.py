@@ -9,8 +9,11 @@ import sys
 
 import pytest
 
-from tests.helpers import QUICKSTART, REPO, run_evaluate, run_train, write_digits_as_png_folder
+from tests.helpers import (QUICKSTART, REPO, load_recipe, run_evaluate, run_train,
+                           write_digits_as_png_folder)
+import train
 from training import metrics_file, workdir as run_folder
+from training.workdir import WorkdirError
 
 
 def one_error_line(result) -> str:
@@ -31,14 +34,19 @@ def test_a_runs_own_files_are_checked_before_use(tmp_path):
   workdir = tmp_path / 'run'
   assert run_train(*command, workdir=workdir).returncode == 0
 
-  # The statistics a resumed run reuses.
+  # The statistics a resumed run reuses: refused by the same function, with the error that
+  # train.py's main() prints as its one line (test_train_cli.py runs that through train.py).
   statistics = workdir / 'image_statistics.json'
   kept = statistics.read_text()
   statistics.write_text(json.dumps({'dataset': f'image_folder:{images}', 'mean': ['grey'],
                                     'std': [0]}))
-  error = one_error_line(run_train(*command[:-2], '--config.num_train_steps=4', workdir=workdir))
-  assert error == (f'error: {statistics} does not hold 1 finite means and positive standard '
-                   'deviations: delete it to measure them again from the training images')
+  config = load_recipe('quickstart')
+  config.update(dataset=f'image_folder:{images}', batch_size=8, num_train_steps=4)
+  with pytest.raises(WorkdirError) as caught:
+    train.train_and_evaluate(config, str(workdir))
+  assert str(caught.value) == (f'{statistics} does not hold 1 finite means and positive standard '
+                               'deviations: delete it to measure them again from the training '
+                               'images')
   statistics.write_text(kept)
 
   # eval.json, which evaluate.py updates in place: refused whole, left as it is.

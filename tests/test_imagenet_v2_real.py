@@ -223,6 +223,7 @@ def results(folder) -> list[dict]:
   return json.loads((folder / 'eval.json').read_text())['results']
 
 
+@pytest.mark.e2e  # evaluate.py (and train.py) in subprocesses
 def test_imagenet2012_real_under_every_protocol_and_as_an_ensemble(mock_dir, networks, tmp_path):
   """ReaL accuracies, images counted and left out, and the original label's accuracy from
   the same pass, for each network and their ensemble, under the centre view and ten crops
@@ -287,6 +288,7 @@ def test_imagenet_v2_configs_have_a_test_split_only(mock_dir):
   assert not (mock_dir / 'none').exists()
 
 
+@pytest.mark.e2e  # evaluate.py (and train.py) in subprocesses
 def test_imagenet_v2_through_evaluate_and_refused_by_train(mock_dir, networks, tmp_path):
   """evaluate.py on a V2 config's test split (its default), the accuracy against its labels;
   train.py refuses the dataset in one line."""
@@ -310,6 +312,7 @@ def test_imagenet_v2_through_evaluate_and_refused_by_train(mock_dir, networks, t
   assert len(errors) == 1 and 'has no training split (only test)' in errors[0], trained.stderr
 
 
+@pytest.mark.e2e  # evaluate.py (and train.py) in subprocesses
 def test_a_network_of_other_classes_is_refused_before_any_download(networks, tmp_path):
   """A 10-class network: one line, exit 2, nothing written, and nothing prepared (the data
   is not there and there is no network: the class count is the one tfds declares, known

@@ -14,7 +14,9 @@ import models
 from models import features
 from tests import helpers, parity
 from tests.trained.test_convert import run_convert, write_weights
+import train
 from training import checkpoints, initialization, steps
+from training.configuration import ConfigError
 
 pytestmark = pytest.mark.e2e
 
@@ -150,6 +152,8 @@ def test_vgg13_starts_from_vgg11_by_the_staged_rule_on_the_digits(tmp_path):
   assert 'no params/conv1_2/kernel' in report['reinitialised']['params/conv1_2/kernel']
 
 
+# One train.py start for each place that refuses an initialisation: the source (open_source),
+# the rules (their syntax, then against this network's variables), the probe's stages.
 @pytest.mark.parametrize('overrides, fragment', [
     (('--config.init_from={missing}',), 'config.init_from: '),
     (('--config.init_from={converted}', '--config.init_from_rules=conv[=x'),
@@ -158,8 +162,6 @@ def test_vgg13_starts_from_vgg11_by_the_staged_rule_on_the_digits(tmp_path):
      'matches no variable of this network'),
     (('--config.init_from={converted}', '--config.model=lenet5'),
      'shares no variable (same path and shape) with this network'),
-    (('--config.trainable=encoder',), "config.trainable='encoder'"),
-    (('--config.init_from_rules=a=b',), "'' unless init_from is set"),
     (('--config.probe_stages=7',), "config.probe_stages='7': resnet18 has no stage 7: its 5 "
                                    'stage maps are 0 act1 /2, 1 layer1 /4'),
 ])
@@ -173,6 +175,23 @@ def test_bad_initialisation_settings_are_refused_before_any_step(overrides, frag
   assert result.returncode == 2, result.stdout[-1000:] + result.stderr[-1000:]
   error_lines = [line for line in result.stderr.splitlines() if line.startswith('error:')]
   assert len(error_lines) == 1 and fragment in error_lines[0], result.stderr[-1500:]
+  assert not (workdir / 'checkpoints').exists() or not os.listdir(workdir / 'checkpoints')
+
+
+# The field rules (configuration.validate_config, which test_train_cli.py's 'bad choice'
+# meets through train.py): the function train.py runs, in this process, with no network built.
+@pytest.mark.parametrize('fields, fragment', [
+    ({'trainable': 'encoder'}, "config.trainable='encoder'"),
+    ({'init_from_rules': 'a=b'}, "'' unless init_from is set"),
+])
+def test_bad_initialisation_fields_are_refused_by_the_function_train_py_runs(fields, fragment,
+                                                                            tmp_path):
+  config = helpers.load_recipe('quickstart')
+  config.update(fields, model='resnet18')
+  workdir = tmp_path / 'run'
+  with pytest.raises(ConfigError) as caught:
+    train.train_and_evaluate(config, str(workdir))
+  assert fragment in str(caught.value) and '\n' not in str(caught.value)
   assert not (workdir / 'checkpoints').exists() or not os.listdir(workdir / 'checkpoints')
 
 

@@ -42,6 +42,7 @@ import sys
 import zipfile
 
 import numpy as np
+import pytest
 from safetensors.numpy import save_file
 
 from tests import parity
@@ -589,6 +590,7 @@ def test_mutated_weight_files_are_read_right_or_refused_in_one_line(tmp_path):
   assert outcomes['tensors'] >= 50 and outcomes['refused'] >= 200, outcomes  # both reached
 
 
+@pytest.mark.e2e  # three `python -m trained.convert` starts
 def test_mutated_files_are_refused_by_the_command_line_in_one_line(tmp_path):
   """Three of the fuzzer's kinds of damage, through `python -m trained.convert`: exit 2, one
   line, nothing written."""
